@@ -1,0 +1,348 @@
+import { HotpatchError, type Problem, throwProblems } from '../errors.js';
+import { ByteReader, ByteWriter, fromUtf8 } from './bytes.js';
+import { type ValType, looksLikeWasm } from './module.js';
+
+/** Custom section holding a baseline's manifest. */
+export const BASELINE_SECTION = 'hotpatch.baseline';
+/** Custom section holding a patch's manifest. */
+export const PATCH_SECTION = 'hotpatch.patch';
+/** Version of both manifest formats; bumped on any incompatible change. */
+export const FORMAT_VERSION = 1;
+
+/** How calls reach a patch: `entry` checks a flag at function entry, `indirect` routes every call through the table. */
+export type Dispatch = 'entry' | 'indirect';
+
+/** One function of a baseline, as its manifest records it. */
+export interface BaselineFunction {
+  /** Function index in the module (imports first). */
+  readonly index: number;
+  /** Name section name, else first export name, else `#index`. */
+  readonly name: string;
+  /** Export names, if the function is exported. */
+  readonly exports: readonly string[];
+  /** Signature text, e.g. `(i32, i32) -> (i32)`. */
+  readonly signature: string;
+  /** Slot in the hotpatch table, for patchable functions. */
+  readonly slot?: number;
+  /** Why the function is not patchable. */
+  readonly reason?: string;
+}
+
+/** A baseline export that patches may import. */
+export interface BaselineExport {
+  readonly index: number;
+  readonly export: string;
+  /** Table element type or global value type. */
+  readonly type?: ValType;
+  readonly mutable?: boolean;
+}
+
+/** The manifest `prepare` writes into every baseline. */
+export interface BaselineManifest {
+  readonly format: number;
+  /** SHA-256 (hex) of the baseline's bytes without this section: what a patch pins. */
+  readonly id: string;
+  /** SHA-256 (hex) of the module `prepare` was given. */
+  readonly source: string;
+  readonly dispatch: Dispatch;
+  /** The function selection prepare was given (regex sources). */
+  readonly only?: string;
+  readonly exclude?: string;
+  /** Export name of the hotpatch table. */
+  readonly table: string;
+  /** Export name of the slot setter `(slot i32, target funcref, patched i32) -> ()`. */
+  readonly setter: string;
+  /** Number of slots: dispatch slots are [0, slots), live entries [slots, 2·slots), originals [2·slots, 3·slots). */
+  readonly slots: number;
+  readonly functions: readonly BaselineFunction[];
+  readonly memories: readonly BaselineExport[];
+  readonly tables: readonly BaselineExport[];
+  readonly globals: readonly BaselineExport[];
+}
+
+/** One function a patch replaces. */
+export interface PatchTarget {
+  /** Baseline function: name, export name, or `#index`. */
+  readonly function: string;
+  /** The patch's export that replaces it. */
+  readonly export: string;
+}
+
+/** The manifest of a patch module. */
+export interface PatchManifest {
+  readonly format: number;
+  readonly id: string;
+  readonly sequence: number;
+  /** Baseline id this patch was built for. */
+  readonly baseline: string;
+  readonly cumulative: boolean;
+  readonly description: string;
+  readonly targets: readonly PatchTarget[];
+}
+
+/** Encodes a custom section (id 0) with the given name and payload. */
+export function customSection(name: string, payload: Uint8Array): Uint8Array {
+  const inner = new ByteWriter().name(name).bytes(payload).finish();
+  return new ByteWriter().u8(0).u32(inner.length).bytes(inner).finish();
+}
+
+/** A located custom section: where it starts and ends in the binary, and its payload. */
+export interface FoundSection {
+  readonly start: number;
+  readonly end: number;
+  readonly payload: Uint8Array;
+}
+
+/**
+ * Finds custom sections by name with a light scan (no full parse).
+ * @throws HotpatchError E_NOT_WASM, E_INVALID_WASM
+ */
+export function findCustomSections(bytes: Uint8Array, name: string): FoundSection[] {
+  if (!looksLikeWasm(bytes)) throw new HotpatchError('E_NOT_WASM', 'not a WebAssembly module: the file does not start with "\\0asm"');
+  const r = new ByteReader(bytes, 8);
+  const found: FoundSection[] = [];
+  while (!r.done) {
+    const start = r.pos;
+    const id = r.u8();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (end > bytes.length) throw new HotpatchError('E_INVALID_WASM', `malformed module: section ${id} runs past the end of the file`);
+    if (id === 0) {
+      const s = new ByteReader(bytes, r.pos, end);
+      if (s.name() === name) found.push({ start, end, payload: bytes.subarray(s.pos, end) });
+    }
+    r.pos = end;
+  }
+  return found;
+}
+
+/** The module's bytes with the given byte ranges removed. */
+export function withoutRanges(bytes: Uint8Array, ranges: readonly { start: number; end: number }[]): Uint8Array {
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  const out = new Uint8Array(bytes.length - sorted.reduce((n, x) => n + x.end - x.start, 0));
+  let at = 0;
+  let from = 0;
+  for (const x of sorted) {
+    out.set(bytes.subarray(from, x.start), at);
+    at += x.start - from;
+    from = x.end;
+  }
+  out.set(bytes.subarray(from), at);
+  return out;
+}
+
+/** SHA-256 of bytes, as lowercase hex (WebCrypto: works in Node and browsers). */
+export async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The id a baseline's bytes hash to: SHA-256 of the module without its baseline manifest section. */
+export async function computeBaselineId(bytes: Uint8Array): Promise<string> {
+  return sha256(withoutRanges(bytes, findCustomSections(bytes, BASELINE_SECTION)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding. Functions are stored as compact tuples: baselines of real programs have thousands.
+
+type FunctionTuple = [index: number, name: string, signature: number, slot: number, reason?: string, exports?: string[]];
+
+/** Encodes a baseline manifest as a custom section. */
+export function encodeBaselineManifest(manifest: BaselineManifest): Uint8Array {
+  const signatures: string[] = [];
+  const sigIndex = new Map<string, number>();
+  const functions: FunctionTuple[] = manifest.functions.map((f) => {
+    let sig = sigIndex.get(f.signature);
+    if (sig === undefined) {
+      sig = signatures.push(f.signature) - 1;
+      sigIndex.set(f.signature, sig);
+    }
+    const tuple: FunctionTuple = [f.index, f.name, sig, f.slot ?? -1];
+    if (f.reason !== undefined || f.exports.length > 0) tuple.push(f.reason ?? '');
+    if (f.exports.length > 0) tuple.push([...f.exports]);
+    return tuple;
+  });
+  const { functions: _functions, ...rest } = manifest;
+  const json = JSON.stringify({ ...rest, signatures, functions });
+  return customSection(BASELINE_SECTION, new TextEncoder().encode(json));
+}
+
+/** Encodes a patch manifest as a custom section. */
+export function encodePatchManifest(manifest: PatchManifest): Uint8Array {
+  return customSection(PATCH_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));
+}
+
+function parseJson(payload: Uint8Array, what: string): unknown {
+  try {
+    return JSON.parse(fromUtf8(payload));
+  } catch (cause) {
+    throw new HotpatchError('E_MANIFEST_INVALID', `${what} manifest is not valid JSON`, { cause });
+  }
+}
+
+/** A small checker that records every problem with its path instead of stopping at the first. */
+class Checker {
+  readonly problems: Problem[] = [];
+  constructor(readonly what: string) {}
+
+  fail(path: string, message: string): void {
+    this.problems.push({ code: 'E_MANIFEST_INVALID', message: `${this.what} manifest: ${path} ${message}`, path });
+  }
+
+  string(obj: Record<string, unknown>, key: string, path = key, optional = false): string {
+    const v = obj[key];
+    if (v === undefined && optional) return '';
+    if (typeof v !== 'string') this.fail(path, 'must be a string');
+    return typeof v === 'string' ? v : '';
+  }
+
+  int(obj: Record<string, unknown>, key: string, path = key, min = 0): number {
+    const v = obj[key];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) this.fail(path, `must be an integer ≥ ${min}`);
+    return typeof v === 'number' ? v : 0;
+  }
+
+  object(v: unknown, path: string): Record<string, unknown> {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      this.fail(path, 'must be an object');
+      return {};
+    }
+    return v as Record<string, unknown>;
+  }
+
+  array(v: unknown, path: string): unknown[] {
+    if (!Array.isArray(v)) {
+      this.fail(path, 'must be an array');
+      return [];
+    }
+    return v;
+  }
+}
+
+const VALTYPE_NAMES = new Set(['i32', 'i64', 'f32', 'f64', 'v128', 'funcref', 'externref']);
+
+/**
+ * Reads and validates a baseline manifest.
+ * @throws HotpatchError E_NOT_A_BASELINE (no manifest), E_MANIFEST_INVALID (every problem listed)
+ */
+export function decodeBaselineManifest(bytes: Uint8Array): BaselineManifest {
+  const sections = findCustomSections(bytes, BASELINE_SECTION);
+  if (sections.length === 0) {
+    throw new HotpatchError('E_NOT_A_BASELINE', `not a baseline: no "${BASELINE_SECTION}" section (run \`wasm-hotpatch prepare\` first)`);
+  }
+  if (sections.length > 1) throw new HotpatchError('E_MANIFEST_INVALID', `baseline has ${sections.length} "${BASELINE_SECTION}" sections`);
+  return validateBaselineManifest(parseJson(sections[0]!.payload, 'baseline'));
+}
+
+/**
+ * Validates a decoded baseline manifest object.
+ * @throws HotpatchError E_MANIFEST_INVALID
+ */
+export function validateBaselineManifest(value: unknown): BaselineManifest {
+  const c = new Checker('baseline');
+  const m = c.object(value, '(root)');
+  const format = c.int(m, 'format');
+  if (format !== FORMAT_VERSION && c.problems.length === 0) c.fail('format', `is ${format}; this version reads format ${FORMAT_VERSION}`);
+  const dispatch = c.string(m, 'dispatch');
+  if (dispatch !== 'entry' && dispatch !== 'indirect') c.fail('dispatch', 'must be "entry" or "indirect"');
+  const signatures = c.array(m.signatures, 'signatures').map((s, i) => {
+    if (typeof s !== 'string') c.fail(`signatures[${i}]`, 'must be a string');
+    return String(s);
+  });
+  const slots = c.int(m, 'slots');
+  const seenSlots = new Set<number>();
+  const functions = c.array(m.functions, 'functions').map((t, i): BaselineFunction => {
+    const path = `functions[${i}]`;
+    const tuple = c.array(t, path);
+    const [index, name, sig, slot, reason, exports] = tuple;
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) c.fail(`${path}[0]`, 'must be a function index');
+    if (typeof name !== 'string') c.fail(`${path}[1]`, 'must be a name');
+    if (typeof sig !== 'number' || signatures[sig] === undefined) c.fail(`${path}[2]`, 'must index signatures');
+    if (typeof slot !== 'number' || !Number.isSafeInteger(slot) || slot < -1 || slot >= slots) c.fail(`${path}[3]`, `must be -1 or a slot below ${slots}`);
+    else if (slot >= 0) {
+      if (seenSlots.has(slot)) c.fail(`${path}[3]`, `slot ${slot} is used twice`);
+      seenSlots.add(slot);
+    }
+    if (reason !== undefined && typeof reason !== 'string') c.fail(`${path}[4]`, 'must be a string');
+    if (exports !== undefined && (!Array.isArray(exports) || exports.some((e) => typeof e !== 'string'))) c.fail(`${path}[5]`, 'must be a list of names');
+    const fn: BaselineFunction = {
+      index: Number(index),
+      name: String(name),
+      exports: Array.isArray(exports) ? exports.map(String) : [],
+      signature: signatures[Number(sig)] ?? '',
+      ...(typeof slot === 'number' && slot >= 0 ? { slot } : {}),
+      ...(typeof reason === 'string' && reason !== '' ? { reason } : {}),
+    };
+    return fn;
+  });
+  if (seenSlots.size !== slots && c.problems.length === 0) c.fail('slots', `is ${slots} but ${seenSlots.size} functions have slots`);
+  const exportList = (key: string, typed: boolean): BaselineExport[] =>
+    c.array(m[key], key).map((x, i) => {
+      const o = c.object(x, `${key}[${i}]`);
+      const e: BaselineExport = {
+        index: c.int(o, 'index', `${key}[${i}].index`),
+        export: c.string(o, 'export', `${key}[${i}].export`),
+        ...(typed ? { type: c.string(o, 'type', `${key}[${i}].type`) as ValType } : {}),
+        ...(key === 'globals' ? { mutable: o.mutable === true } : {}),
+      };
+      if (typed && !VALTYPE_NAMES.has(e.type!)) c.fail(`${key}[${i}].type`, 'must be a value type');
+      return e;
+    });
+  const manifest: BaselineManifest = {
+    format,
+    id: c.string(m, 'id'),
+    source: c.string(m, 'source'),
+    dispatch: dispatch as Dispatch,
+    ...(typeof m.only === 'string' ? { only: m.only } : {}),
+    ...(typeof m.exclude === 'string' ? { exclude: m.exclude } : {}),
+    table: c.string(m, 'table'),
+    setter: c.string(m, 'setter'),
+    slots,
+    functions,
+    memories: exportList('memories', false),
+    tables: exportList('tables', true),
+    globals: exportList('globals', true),
+  };
+  if (!/^[0-9a-f]{64}$/.test(manifest.id)) c.fail('id', 'must be a SHA-256 hex digest');
+  throwProblems('E_MANIFEST_INVALID', 'invalid baseline manifest', c.problems);
+  return manifest;
+}
+
+/**
+ * Reads and validates a patch manifest.
+ * @throws HotpatchError E_MANIFEST_MISSING, E_MANIFEST_INVALID (every problem listed)
+ */
+export function decodePatchManifest(bytes: Uint8Array): PatchManifest {
+  const sections = findCustomSections(bytes, PATCH_SECTION);
+  if (sections.length === 0) {
+    throw new HotpatchError('E_MANIFEST_MISSING', `not a patch: no "${PATCH_SECTION}" section (build it with \`wasm-hotpatch build\`)`);
+  }
+  if (sections.length > 1) throw new HotpatchError('E_MANIFEST_INVALID', `patch has ${sections.length} "${PATCH_SECTION}" sections`);
+  return validatePatchManifest(parseJson(sections[0]!.payload, 'patch'));
+}
+
+/**
+ * Validates a patch manifest object (as decoded, or as written by hand in a JSON file).
+ * `requireBaseline: false` accepts a manifest whose baseline id the builder will fill in.
+ * @throws HotpatchError E_MANIFEST_INVALID
+ */
+export function validatePatchManifest(value: unknown, { requireBaseline = true } = {}): PatchManifest {
+  const c = new Checker('patch');
+  const m = c.object(value, '(root)');
+  const format = m.format === undefined && !requireBaseline ? FORMAT_VERSION : c.int(m, 'format');
+  if (format !== FORMAT_VERSION && c.problems.length === 0) c.fail('format', `is ${format}; this version reads format ${FORMAT_VERSION}`);
+  const id = c.string(m, 'id');
+  if (id.length === 0 || id.length > 200 || /[\u0000-\u001f]/.test(id)) c.fail('id', 'must be 1–200 printable characters');
+  const sequence = c.int(m, 'sequence');
+  const baseline = c.string(m, 'baseline', 'baseline', !requireBaseline);
+  if ((requireBaseline || baseline !== '') && !/^[0-9a-f]{64}$/.test(baseline)) c.fail('baseline', 'must be a baseline id (SHA-256 hex)');
+  if (m.cumulative !== undefined && typeof m.cumulative !== 'boolean') c.fail('cumulative', 'must be true or false');
+  const description = c.string(m, 'description', 'description', true);
+  const targets = c.array(m.targets, 'targets').map((t, i): PatchTarget => {
+    const o = c.object(t, `targets[${i}]`);
+    return { function: c.string(o, 'function', `targets[${i}].function`), export: c.string(o, 'export', `targets[${i}].export`) };
+  });
+  if (targets.length === 0 && Array.isArray(m.targets)) c.fail('targets', 'must name at least one function');
+  throwProblems('E_MANIFEST_INVALID', 'invalid patch manifest', c.problems);
+  return { format, id, sequence, baseline, cumulative: m.cumulative === true, description, targets };
+}
