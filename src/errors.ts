@@ -72,13 +72,13 @@ export class HotpatchError extends Error {
   }
 }
 
+/** One message that states every problem: `what: reason`, or `what for N reasons:` and a list. */
+export function formatProblems(what: string, problems: readonly Problem[]): string {
+  if (problems.length === 1) return `${what}: ${problems[0]!.message}`;
+  return `${what} for ${problems.length} reasons:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`;
+}
+
 /** Throws one error carrying every collected problem, or returns when there are none. */
 export function throwProblems(code: HotpatchErrorCode, what: string, problems: readonly Problem[]): void {
-  if (problems.length === 0) return;
-  const [first] = problems;
-  const message =
-    problems.length === 1
-      ? `${what}: ${first!.message}`
-      : `${what} for ${problems.length} reasons:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`;
-  throw new HotpatchError(code, message, { problems });
+  if (problems.length > 0) throw new HotpatchError(code, formatProblems(what, problems), { problems });
 }

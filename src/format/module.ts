@@ -105,6 +105,8 @@ export interface WasmModule {
   readonly elements: readonly ElementSegment[];
   readonly bodies: readonly FunctionBody[];
   readonly dataCount?: number;
+  /** Data segments: active ones write memory at instantiation. */
+  readonly data: readonly { readonly mode: 'active' | 'passive'; readonly memory: number }[];
   readonly importedFunctions: number;
   readonly importedTables: number;
   readonly importedMemories: number;
@@ -220,6 +222,7 @@ export function parseModule(bytes: Uint8Array): WasmModule {
   const elements: ElementSegment[] = [];
   const bodies: FunctionBody[] = [];
   const functionNames = new Map<number, string>();
+  const data: { mode: 'active' | 'passive'; memory: number }[] = [];
   let start: number | undefined;
   let dataCount: number | undefined;
   let lastOrder = 0;
@@ -353,10 +356,22 @@ export function parseModule(bytes: Uint8Array): WasmModule {
         }
         break;
       }
+      case 11: {
+        const n = s.u32();
+        for (let i = 0; i < n; i++) {
+          const flags = s.u32();
+          if (flags > 2) throw new HotpatchError('E_INVALID_WASM', `malformed module: data segment flags ${flags}`);
+          const memory = flags === 2 ? s.u32() : 0;
+          if (flags !== 1) readConstExpr(s);
+          s.skip(s.u32());
+          data.push({ mode: flags === 1 ? 'passive' : 'active', memory });
+        }
+        break;
+      }
       default:
-        break; // data (11): kept as raw bytes, never rewritten
+        break;
     }
-    if (id !== 11 && id !== 10 && s.pos !== end) {
+    if (id !== 10 && s.pos !== end) {
       throw new HotpatchError('E_INVALID_WASM', `malformed module: section ${id} has ${end - s.pos} trailing bytes`);
     }
     r.pos = end;
@@ -381,6 +396,7 @@ export function parseModule(bytes: Uint8Array): WasmModule {
     elements,
     bodies,
     ...(dataCount === undefined ? {} : { dataCount }),
+    data,
     importedFunctions: count('func'),
     importedTables: count('table'),
     importedMemories: count('memory'),

@@ -1,0 +1,38 @@
+import wabtInit from 'wabt';
+import { HotpatchError } from '../errors.js';
+
+type Wabt = Awaited<ReturnType<typeof wabtInit>>;
+let wabt: Promise<Wabt> | undefined;
+
+/** Every feature Node 20's V8 runs by default, so hand-written WAT may use them. */
+const FEATURES = {
+  mutable_globals: true,
+  sat_float_to_int: true,
+  sign_extension: true,
+  simd: true,
+  multi_value: true,
+  bulk_memory: true,
+  reference_types: true,
+  tail_call: true,
+  exceptions: true,
+  threads: true,
+};
+
+/**
+ * Compiles WebAssembly text to a binary (with a name section, so stack traces name its functions).
+ * @throws HotpatchError E_INVALID_WASM with wabt's messages
+ */
+export async function watToWasm(text: string, filename = 'patch.wat'): Promise<Uint8Array> {
+  const lib = await (wabt ??= wabtInit());
+  let module: ReturnType<Wabt['parseWat']> | undefined;
+  try {
+    module = lib.parseWat(filename, text, FEATURES);
+    module.resolveNames();
+    module.validate();
+    return Uint8Array.from(module.toBinary({ log: false, write_debug_names: true }).buffer);
+  } catch (cause) {
+    throw new HotpatchError('E_INVALID_WASM', `${filename}: ${String((cause as Error).message ?? cause).trim()}`, { cause });
+  } finally {
+    module?.destroy();
+  }
+}

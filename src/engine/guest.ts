@@ -1,0 +1,444 @@
+import { formatProblems, HotpatchError, type Problem } from '../errors.js';
+import {
+  BASELINE_SECTION,
+  type BaselineFunction,
+  type BaselineManifest,
+  computeBaselineId,
+  decodeBaselineManifest,
+  decodePatchManifest,
+  type Dispatch,
+  validateBaselineManifest,
+} from '../format/manifest.js';
+import { fromUtf8 } from '../format/bytes.js';
+import { parseModule } from '../format/module.js';
+import { checkPatch, FunctionIndex, type HOOKS } from '../format/check.js';
+import { GuestEvent, type GuestEventType } from './events.js';
+import { Patch, type PatchInternals, patchInternals, type PatchState } from './patch.js';
+import { PatchStacks } from './stacks.js';
+
+type Imports = Record<string, Record<string, unknown>>;
+
+/** Options of a guest. */
+export interface GuestOptions {
+  /**
+   * Imports beyond the baseline that patches may take, by module and name (the host's policy).
+   * Anything a patch imports that is not here or from its baseline is rejected at load.
+   */
+  readonly hostImports?: Imports;
+  /** Recompute the baseline id from its bytes and refuse a mismatch (default true; bytes only). */
+  readonly verifyBaseline?: boolean;
+}
+
+/** Options of `load` and `apply`. */
+export interface ApplyOptions {
+  /** Allow a patch older than an applied cumulative patch (anti-downgrade override). */
+  readonly force?: boolean;
+}
+
+/** One patch as `status()` reports it. */
+export interface PatchStatus {
+  readonly id: string;
+  readonly sequence: number;
+  readonly cumulative: boolean;
+  readonly description: string;
+  readonly state: PatchState;
+  readonly targets: readonly string[];
+  readonly loadedAt: string;
+  readonly appliedAt?: string;
+  readonly revertedAt?: string;
+  readonly replacedBy?: string;
+}
+
+/** The guest's patch level: livepatch's sysfs, the Windows hotpatch report. */
+export interface GuestStatus {
+  readonly baseline: string;
+  readonly dispatch: Dispatch;
+  readonly slots: number;
+  readonly patches: readonly PatchStatus[];
+  /** Every patched function and the patch that owns it now (`stack` lists all, bottom first). */
+  readonly functions: readonly { function: string; index: number; slot: number; patch: string; stack: readonly string[] }[];
+}
+
+const now = (): number => globalThis.performance.now();
+
+/**
+ * A running baseline instance and its patch stack. Loading validates, compiles and instantiates
+ * a patch with no effect on the guest; applying and reverting only write table slots.
+ */
+export class Guest extends EventTarget {
+  readonly instance: WebAssembly.Instance;
+  readonly module: WebAssembly.Module;
+  readonly manifest: BaselineManifest;
+  readonly #functions: FunctionIndex;
+  readonly #bySlot: BaselineFunction[];
+  readonly #table: WebAssembly.Table;
+  readonly #set: (slot: number, target: unknown, patched: number) => void;
+  readonly #hostImports: Imports;
+  readonly #hostNames: Set<string>;
+  readonly #patches = new Map<string, Patch>();
+  readonly #stacks = new PatchStacks();
+  readonly #originals: (Function | undefined)[];
+  readonly #owner = {};
+
+  private constructor(instance: WebAssembly.Instance, module: WebAssembly.Module, manifest: BaselineManifest, options: GuestOptions) {
+    super();
+    this.instance = instance;
+    this.module = module;
+    this.manifest = manifest;
+    this.#functions = new FunctionIndex(manifest.functions);
+    this.#bySlot = [];
+    for (const f of manifest.functions) if (f.slot !== undefined) this.#bySlot[f.slot] = f;
+    const table = instance.exports[manifest.table];
+    const set = instance.exports[manifest.setter];
+    if (!(table instanceof WebAssembly.Table) || typeof set !== 'function' || table.length !== 3 * manifest.slots) {
+      throw new HotpatchError('E_NOT_A_BASELINE', 'instance does not export the hotpatch table and setter its manifest names');
+    }
+    this.#table = table;
+    this.#set = set as (slot: number, target: unknown, patched: number) => void;
+    this.#hostImports = options.hostImports ?? {};
+    this.#hostNames = new Set(Object.entries(this.#hostImports).flatMap(([m, o]) => Object.keys(o).map((n) => `${m}.${n}`)));
+    this.#originals = new Array(manifest.slots);
+  }
+
+  /**
+   * Compiles and instantiates a baseline, verifying its id against its bytes.
+   * @throws HotpatchError E_NOT_WASM, E_INVALID_WASM, E_NOT_A_BASELINE, E_MANIFEST_INVALID, E_BASELINE_TAMPERED, E_INSTANTIATE_FAILED
+   */
+  static async instantiate(source: Uint8Array | ArrayBuffer | WebAssembly.Module, imports: Imports = {}, options: GuestOptions = {}): Promise<Guest> {
+    let module: WebAssembly.Module;
+    let manifest: BaselineManifest;
+    if (source instanceof WebAssembly.Module) {
+      module = source;
+      manifest = manifestOf(module);
+    } else {
+      const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
+      manifest = decodeBaselineManifest(bytes);
+      if (options.verifyBaseline !== false) {
+        const id = await computeBaselineId(bytes);
+        if (id !== manifest.id) {
+          throw new HotpatchError('E_BASELINE_TAMPERED', `baseline bytes hash to ${id.slice(0, 12)}… but its manifest says ${manifest.id.slice(0, 12)}…: the module was changed after prepare`);
+        }
+      }
+      try {
+        module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+      } catch (cause) {
+        throw new HotpatchError('E_INVALID_WASM', `baseline does not compile: ${(cause as Error).message}`, { cause });
+      }
+    }
+    let instance: WebAssembly.Instance;
+    try {
+      instance = await WebAssembly.instantiate(module, imports as WebAssembly.Imports);
+    } catch (cause) {
+      throw new HotpatchError('E_INSTANTIATE_FAILED', `baseline does not instantiate: ${(cause as Error).message}`, { cause });
+    }
+    return new Guest(instance, module, manifest, options);
+  }
+
+  /**
+   * Wraps an instance some other code made (a toolchain's own JS glue) from a baseline module.
+   * Glue that hands back only the exports object (wasm-bindgen's `init`) can pass that instead.
+   * @throws HotpatchError E_NOT_A_BASELINE, E_MANIFEST_INVALID
+   */
+  static adopt(instance: WebAssembly.Instance | WebAssembly.Exports, module: WebAssembly.Module, options: GuestOptions = {}): Guest {
+    const inst = instance instanceof WebAssembly.Instance ? instance : ({ exports: instance } as WebAssembly.Instance);
+    return new Guest(inst, module, manifestOf(module), options);
+  }
+
+  /** The instance's exports (for calling the guest). */
+  get exports(): WebAssembly.Exports {
+    return this.instance.exports;
+  }
+
+  /** A loaded patch by id. */
+  patch(id: string): Patch | undefined {
+    return this.#patches.get(id);
+  }
+
+  /**
+   * Validates, compiles and instantiates a patch without any effect on the guest. Every problem
+   * found is reported at once.
+   * @throws HotpatchError E_PATCH_REJECTED (with `problems`: E_NOT_WASM, E_INVALID_WASM, E_MANIFEST_*,
+   * E_BASELINE_MISMATCH, E_UNKNOWN_FUNCTION, E_NOT_PATCHABLE, E_DUPLICATE_TARGET, E_MISSING_EXPORT,
+   * E_SIGNATURE_MISMATCH, E_IMPORT_*, E_PATCH_HAS_START, E_PATCH_WRITES_BASELINE, E_BAD_HOOK,
+   * E_ALREADY_LOADED, E_ALREADY_APPLIED, E_DOWNGRADE, E_INSTANTIATE_FAILED)
+   */
+  async load(bytes: Uint8Array | ArrayBuffer, options: ApplyOptions = {}): Promise<Patch> {
+    const start = now();
+    let id: string | undefined;
+    try {
+      const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+      const { patch, manifest, check } = this.#check(data, options, (x) => (id = x));
+      let module: WebAssembly.Module;
+      try {
+        module = await WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
+      } catch (cause) {
+        throw rejection(id!, [{ code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` }], cause);
+      }
+      const importObject: Imports = {};
+      for (const { import: imp, binding } of check.imports) {
+        const ns = (importObject[imp.module] ??= {});
+        if (binding.kind === 'host') ns[imp.name] = this.#hostImports[imp.module]![imp.name];
+        else if (binding.kind === 'baseline') ns[imp.name] = this.instance.exports[binding.export];
+        else ns[imp.name] = binding.kind === 'live' ? this.#live(binding.fn) : this.#original(binding.fn);
+      }
+      let instance: WebAssembly.Instance;
+      try {
+        instance = await WebAssembly.instantiate(module, importObject as WebAssembly.Imports);
+      } catch (cause) {
+        throw rejection(id!, [{ code: 'E_INSTANTIATE_FAILED', message: `does not instantiate: ${(cause as Error).message}` }], cause);
+      }
+      // The guest may have changed while we awaited (another load or apply): check again.
+      this.#check(data, options, () => {}, patch, manifest);
+      const hooks: PatchInternals['hooks'] = {};
+      for (const [key, name] of Object.entries(check.hooks) as [keyof typeof HOOKS, string][]) {
+        hooks[key] = instance.exports[name] as () => unknown;
+      }
+      const loaded = new Patch(
+        manifest,
+        instance,
+        check.targets.map((t) => t.fn.name),
+        {
+          slots: Int32Array.from(check.targets, (t) => t.slot),
+          refs: check.targets.map((t) => instance.exports[t.export] as Function),
+          hooks,
+          owner: this.#owner,
+        },
+      );
+      this.#patches.set(manifest.id, loaded);
+      this.#emit('loaded', { patch: manifest.id, duration: now() - start });
+      return loaded;
+    } catch (error) {
+      const err = error instanceof HotpatchError ? error : new HotpatchError('E_PATCH_REJECTED', String(error), { cause: error });
+      this.#emit('rejected', { patch: id, duration: now() - start, error: err });
+      throw err;
+    }
+  }
+
+  /** Everything about a patch that can be checked without instantiating it. */
+  #check(
+    data: Uint8Array,
+    options: ApplyOptions,
+    onId: (id: string) => void,
+    parsed?: ReturnType<typeof parseModule>,
+    known?: ReturnType<typeof decodePatchManifest>,
+  ) {
+    let patch = parsed;
+    let manifest = known;
+    try {
+      patch ??= parseModule(data);
+      manifest ??= decodePatchManifest(data);
+    } catch (error) {
+      if (!(error instanceof HotpatchError)) throw error;
+      throw rejection(undefined, error.problems, error);
+    }
+    onId(manifest.id);
+    if (manifest.baseline !== this.manifest.id) {
+      throw rejection(manifest.id, [
+        {
+          code: 'E_BASELINE_MISMATCH',
+          message: `built for baseline ${manifest.baseline.slice(0, 12)}…, but this guest runs ${this.manifest.id.slice(0, 12)}…`,
+          path: 'baseline',
+        },
+      ]);
+    }
+    const check = checkPatch(this.manifest, this.#functions, patch, manifest, this.#hostNames);
+    const problems: Problem[] = [...check.problems];
+    const existing = this.#patches.get(manifest.id);
+    if (existing?.state === 'applied') problems.push({ code: 'E_ALREADY_APPLIED', message: `a patch with id "${manifest.id}" is already applied`, path: 'id' });
+    else if (existing?.state === 'loaded') problems.push({ code: 'E_ALREADY_LOADED', message: `a patch with id "${manifest.id}" is already loaded`, path: 'id' });
+    const downgrade = this.#downgrade(manifest.id, manifest.sequence, options);
+    if (downgrade) problems.push(downgrade);
+    if (problems.length > 0) throw rejection(manifest.id, problems);
+    return { patch, manifest, check };
+  }
+
+  #downgrade(id: string, sequence: number, options: ApplyOptions): Problem | undefined {
+    if (options.force) return undefined;
+    for (const p of this.#patches.values()) {
+      if (p.id !== id && p.state === 'applied' && p.cumulative && p.sequence > sequence) {
+        return {
+          code: 'E_DOWNGRADE',
+          message: `sequence ${sequence} is older than cumulative patch "${p.id}" (sequence ${p.sequence}) that is applied; pass force to downgrade`,
+          path: 'sequence',
+        };
+      }
+    }
+    return undefined;
+  }
+
+  #live(fn: BaselineFunction): Function {
+    if (fn.slot === undefined) return this.instance.exports[fn.exports[0]!] as Function;
+    return this.#table.get(this.manifest.slots + fn.slot) as Function;
+  }
+
+  #original(fn: BaselineFunction): Function {
+    if (fn.slot === undefined) return this.instance.exports[fn.exports[0]!] as Function;
+    return (this.#originals[fn.slot] ??= this.#table.get(2 * this.manifest.slots + fn.slot) as Function);
+  }
+
+  #resolve(patch: Patch | string): Patch {
+    const p = typeof patch === 'string' ? this.#patches.get(patch) : patch;
+    if (!p) throw new HotpatchError('E_UNKNOWN_PATCH', `no patch "${String(patch)}" is loaded in this guest`);
+    if (patchInternals(p)?.owner !== this.#owner) throw new HotpatchError('E_WRONG_GUEST', `patch "${p.id}" was loaded into another guest`);
+    return p;
+  }
+
+  /**
+   * Forward attach: switches every target of a loaded patch to the patch, all at once, after its
+   * pre-apply hook agrees. A cumulative patch also returns every function it does not replace to
+   * the original and marks earlier patches replaced.
+   * @throws HotpatchError E_UNKNOWN_PATCH, E_WRONG_GUEST, E_ALREADY_APPLIED, E_DOWNGRADE, E_VETOED, E_HOOK_TRAPPED
+   */
+  apply(patch: Patch | string, options: ApplyOptions = {}): Patch {
+    const start = now();
+    const p = this.#resolve(patch);
+    if (p.state === 'applied') throw new HotpatchError('E_ALREADY_APPLIED', `patch "${p.id}" is already applied`);
+    const downgrade = this.#downgrade(p.id, p.sequence, options);
+    if (downgrade) throw new HotpatchError('E_DOWNGRADE', `patch "${p.id}": ${downgrade.message}`);
+    const inner = patchInternals(p)!;
+    this.#runPreHook(p, inner.hooks.preApply, 'pre-apply');
+
+    // Everything below only writes: no step can fail.
+    let commit: number;
+    if (p.cumulative) {
+      const plan = this.#stacks.planReplaceAll(p.id, inner.slots);
+      const refs = new Map<number, Function>();
+      inner.slots.forEach((slot, i) => refs.set(slot, inner.refs[i]!));
+      const originals = [...plan.keys()].filter((slot) => !refs.has(slot)).map((slot) => [slot, this.#original(this.#bySlot[slot]!)] as const);
+      const t0 = now();
+      for (const [slot, ref] of refs) this.#set(slot, ref, 1);
+      for (const [slot, ref] of originals) this.#set(slot, ref, 0);
+      commit = now() - t0;
+      for (const q of this.#patches.values()) {
+        if (q !== p && q.state === 'applied') {
+          q.state = 'replaced';
+          q.replacedBy = p.id;
+        }
+      }
+      this.#stacks.clear();
+    } else {
+      const { slots, refs } = inner;
+      const t0 = now();
+      for (let i = 0; i < slots.length; i++) this.#set(slots[i]!, refs[i], 1);
+      commit = now() - t0;
+    }
+    this.#stacks.push(p.id, inner.slots);
+    p.state = 'applied';
+    p.appliedAt = new Date();
+    p.revertedAt = undefined;
+    p.replacedBy = undefined;
+    this.#runPostHook(p, inner.hooks.postApply, 'post-apply');
+    this.#emit('applied', { patch: p.id, duration: now() - start, commit });
+    return p;
+  }
+
+  /**
+   * Reverse attach: removes an applied patch (not only the newest). Each of its functions goes back
+   * to whatever is below it in that function's stack: an earlier patch, or the original.
+   * @throws HotpatchError E_UNKNOWN_PATCH, E_WRONG_GUEST, E_NOT_APPLIED
+   */
+  revert(patch: Patch | string): Patch {
+    const start = now();
+    const p = this.#resolve(patch);
+    if (p.state !== 'applied') throw new HotpatchError('E_NOT_APPLIED', `patch "${p.id}" is not applied (it is ${p.state})`);
+    const inner = patchInternals(p)!;
+    // A failing pre-revert hook must not keep a bad patch in: report it and revert anyway.
+    this.#runPostHook(p, inner.hooks.preRevert, 'pre-revert');
+    const plan = this.#stacks.planRemove(p.id, inner.slots);
+    const writes = [...plan].map(([slot, owner]) => {
+      if (owner === undefined) return [slot, this.#original(this.#bySlot[slot]!), 0] as const;
+      const q = patchInternals(this.#patches.get(owner)!)!;
+      return [slot, q.refs[q.slots.indexOf(slot)]!, 1] as const;
+    });
+    const t0 = now();
+    for (const [slot, ref, flag] of writes) this.#set(slot, ref, flag);
+    const commit = now() - t0;
+    this.#stacks.remove(p.id, inner.slots);
+    p.state = 'reverted';
+    p.revertedAt = new Date();
+    this.#runPostHook(p, inner.hooks.postRevert, 'post-revert');
+    this.#emit('reverted', { patch: p.id, duration: now() - start, commit });
+    return p;
+  }
+
+  /** Forgets a patch that is not applied, so its id can be loaded again. */
+  unload(patch: Patch | string): void {
+    const p = this.#resolve(patch);
+    if (p.state === 'applied') throw new HotpatchError('E_ALREADY_APPLIED', `patch "${p.id}" is applied: revert it first`);
+    this.#patches.delete(p.id);
+  }
+
+  #runPreHook(p: Patch, hook: (() => unknown) | undefined, name: string): void {
+    if (!hook) return;
+    let result: unknown;
+    try {
+      result = hook();
+    } catch (cause) {
+      throw new HotpatchError('E_HOOK_TRAPPED', `patch "${p.id}": ${name} hook failed (${(cause as Error).message}); nothing changed`, { cause });
+    }
+    if (typeof result === 'number' && result !== 0) {
+      throw new HotpatchError('E_VETOED', `patch "${p.id}": ${name} hook refused with ${result}; nothing changed`);
+    }
+  }
+
+  #runPostHook(p: Patch, hook: (() => unknown) | undefined, name: string): void {
+    if (!hook) return;
+    try {
+      hook();
+    } catch (cause) {
+      const error = new HotpatchError('E_HOOK_TRAPPED', `patch "${p.id}": ${name} hook failed (${(cause as Error).message})`, { cause });
+      this.#emit('hook-failed', { patch: p.id, duration: 0, error });
+    }
+  }
+
+  /** The patch level: every patch and its state, and which patch owns each patched function. */
+  status(): GuestStatus {
+    const patches = [...this.#patches.values()].map(
+      (p): PatchStatus => ({
+        id: p.id,
+        sequence: p.sequence,
+        cumulative: p.cumulative,
+        description: p.description,
+        state: p.state,
+        targets: p.targets,
+        loadedAt: p.loadedAt.toISOString(),
+        ...(p.appliedAt ? { appliedAt: p.appliedAt.toISOString() } : {}),
+        ...(p.revertedAt ? { revertedAt: p.revertedAt.toISOString() } : {}),
+        ...(p.replacedBy ? { replacedBy: p.replacedBy } : {}),
+      }),
+    );
+    const stacks = this.#stacks.snapshot();
+    const functions = [...stacks]
+      .sort(([a], [b]) => a - b)
+      .map(([slot, stack]) => {
+        const fn = this.#bySlot[slot]!;
+        return { function: fn.name, index: fn.index, slot, patch: stack[stack.length - 1]!, stack };
+      });
+    return { baseline: this.manifest.id, dispatch: this.manifest.dispatch, slots: this.manifest.slots, patches, functions };
+  }
+
+  #emit(type: GuestEventType, init: ConstructorParameters<typeof GuestEvent>[1]): void {
+    this.dispatchEvent(new GuestEvent(type, init));
+  }
+}
+
+function rejection(id: string | undefined, problems: readonly Problem[], cause?: unknown): HotpatchError {
+  const what = id === undefined ? 'patch rejected' : `patch "${id}" rejected`;
+  return new HotpatchError('E_PATCH_REJECTED', formatProblems(what, problems), { cause, problems });
+}
+
+/** Reads a baseline manifest from a compiled module's custom section. */
+function manifestOf(module: WebAssembly.Module): BaselineManifest {
+  const sections = WebAssembly.Module.customSections(module, BASELINE_SECTION);
+  if (sections.length !== 1) {
+    throw new HotpatchError('E_NOT_A_BASELINE', `not a baseline: ${sections.length === 0 ? 'no' : sections.length} "${BASELINE_SECTION}" section${sections.length === 0 ? '' : 's'} (run \`wasm-hotpatch prepare\` first)`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(fromUtf8(new Uint8Array(sections[0]!)));
+  } catch (cause) {
+    throw new HotpatchError('E_MANIFEST_INVALID', 'baseline manifest is not valid JSON', { cause });
+  }
+  return validateBaselineManifest(json);
+}
+

@@ -1,0 +1,9 @@
+/**
+ * The engine: guests, patches and their stacks. Runs anywhere WebAssembly and WebCrypto do
+ * (Node, browsers, workers): no Node APIs, no binaryen.
+ */
+export { Guest, type ApplyOptions, type GuestOptions, type GuestStatus, type PatchStatus } from './guest.js';
+export { Patch, type PatchState } from './patch.js';
+export { GuestEvent, type GuestEventType } from './events.js';
+export { HOOKS, IMPORT_BASELINE, IMPORT_LIVE, IMPORT_ORIGINAL } from '../format/check.js';
+export { HotpatchError, type HotpatchErrorCode, type Problem } from '../errors.js';
