@@ -59,7 +59,7 @@ describe('the baseline manifest', () => {
     const wasm = await watToWasm(`(module ${funcs.join('\n')})`);
     const baseline = await prepare(wasm);
     expect(baseline.manifest.slots).toBe(count);
-    const e = (await WebAssembly.instantiate(baseline.bytes)).instance.exports as Record<string, any>;
+    const e = (await WebAssembly.instantiate(baseline.bytes as BufferSource)).instance.exports as Record<string, any>;
     expect(e[`f${count - 1}`](0)).toBe(count - 1);
     // The flag setter reaches every slot, the last chunk included.
     const table = e['hotpatch.table'] as WebAssembly.Table;

@@ -44,7 +44,7 @@ const SCRIPT: Call[] = [
 
 async function instantiate(bytes: Uint8Array) {
   const imports = { env: { host_add: (a: number, b: number) => a + b, imported_global: new WebAssembly.Global({ value: 'i32' }, 41) } };
-  const { instance } = await WebAssembly.instantiate(bytes, imports);
+  const { instance } = await WebAssembly.instantiate(bytes as BufferSource, imports);
   return instance.exports as Record<string, any>;
 }
 

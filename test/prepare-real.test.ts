@@ -86,7 +86,7 @@ describe('real toolchain output: prepared modules run their own glue unchanged',
     for (const dispatch of ['entry', 'indirect'] as const) {
       const baseline = await prepare(original, { dispatch });
       const run = async (bytes: Uint8Array) => {
-        const e = (await WebAssembly.instantiate(bytes)).instance.exports as Record<string, any>;
+        const e = (await WebAssembly.instantiate(bytes as BufferSource)).instance.exports as Record<string, any>;
         const out = [e.fib(20), e.call_loop(100000), e.sort_checksum(3000, 0), e.sort_checksum(3000, 1), e.sort_checksum(3000, 2), e.table_checksum(5000), e.calls()];
         e.reset();
         return out;
@@ -107,7 +107,7 @@ describe('adopting an instance made by a toolchain glue', () => {
     const SQL = await loadSqlJs(baselineBytes, {
       // emscripten's documented hook: we instantiate, the glue carries on with our instance.
       instantiateWasm(imports: WebAssembly.Imports, done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) {
-        WebAssembly.instantiate(baselineBytes, imports).then(({ instance, module }) => {
+        WebAssembly.instantiate(baselineBytes as BufferSource, imports).then(({ instance, module }) => {
           guest = Guest.adopt(instance, module);
           done(instance, module);
         });

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+import { defineCommand, runMain } from 'citty';
+import { createRequire } from 'node:module';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+const main = defineCommand({
+  meta: { name: 'wasm-hotpatch', version, description: 'Hotpatch functions of running WebAssembly guests.' },
+  subCommands: {
+    prepare: () => import('./prepare.js').then((m) => m.default),
+    build: () => import('./build.js').then((m) => m.default),
+    inspect: () => import('./inspect.js').then((m) => m.default),
+  },
+});
+
+await runMain(main);

@@ -1,0 +1,75 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { files } from '../src/demo/account-service.js';
+import { fixture } from './helpers.js';
+
+const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
+
+async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('the wasm-hotpatch command', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+  const baseline = join(dir, 'service.baseline.wasm');
+  const patch = join(dir, 'fix.patch.wasm');
+
+  it('prepares, builds and inspects, in text and JSON', async () => {
+    const prepared = await run('prepare', files.service.pathname, '-o', baseline, '--json');
+    expect(prepared.code).toBe(0);
+    const summary = JSON.parse(prepared.stdout);
+    expect(summary).toMatchObject({ output: baseline, dispatch: 'entry', functions: 13, patchable: 13 });
+
+    const built = await run('build', files.patchWat.pathname, '--manifest', files.patchManifest.pathname, '--baseline', baseline, '-o', patch);
+    expect(built.code).toBe(0);
+    expect(built.stdout).toContain('set_name ← set_name');
+
+    const asBaseline = JSON.parse((await run('inspect', baseline, '--json')).stdout);
+    expect(asBaseline).toMatchObject({ kind: 'baseline', id: summary.id });
+    const asPatch = JSON.parse((await run('inspect', patch, '--json')).stdout);
+    expect(asPatch).toMatchObject({ kind: 'patch', id: 'fix-name-overflow', baseline: summary.id });
+    const plain = await run('inspect', fixture('c/workload.wasm'));
+    expect(plain.stdout).toMatch(/prepare would make (\d+) of \1 functions patchable \(0 are imported\)/);
+  });
+
+  it('fails with one readable line, a non-zero exit code and no output file', async () => {
+    const notWasm = join(dir, 'not.wasm');
+    writeFileSync(notWasm, 'hello');
+    const out = join(dir, 'never.wasm');
+    const result = await run('prepare', notWasm, '-o', out);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain('E_NOT_WASM');
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+    const json = await run('prepare', join(dir, 'missing.wasm'), '-o', out, '--json');
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'E_IO' } });
+
+    const badManifest = join(dir, 'bad.json');
+    writeFileSync(badManifest, JSON.stringify({ id: 'x', sequence: 1, targets: [{ function: 'nope', export: 'set_name' }] }));
+    const rejected = await run('build', files.patchWat.pathname, '--manifest', badManifest, '--baseline', baseline, '-o', out);
+    expect(rejected.code).toBe(2);
+    expect(rejected.stderr).toMatch(/E_PATCH_REJECTED: .*no function named "nope"/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('prints help with an example for every command', async () => {
+    for (const command of ['prepare', 'build', 'inspect']) {
+      const help = await run(command, '--help');
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain('Example: wasm-hotpatch');
+    }
+  });
+});
