@@ -77,7 +77,7 @@ export class Guest extends EventTarget {
   readonly #hostNames: Set<string>;
   readonly #patches = new Map<string, Patch>();
   readonly #stacks = new PatchStacks();
-  readonly #originals: (Function | undefined)[];
+  #originals: Promise<WebAssembly.Exports> | undefined;
   readonly #owner = {};
 
   private constructor(instance: WebAssembly.Instance, module: WebAssembly.Module, manifest: BaselineManifest, options: GuestOptions) {
@@ -90,14 +90,14 @@ export class Guest extends EventTarget {
     for (const f of manifest.functions) if (f.slot !== undefined) this.#bySlot[f.slot] = f;
     const table = instance.exports[manifest.table];
     const set = instance.exports[manifest.setter];
-    if (!(table instanceof WebAssembly.Table) || typeof set !== 'function' || table.length !== 3 * manifest.slots) {
+    const expected = manifest.slots + manifest.functions.length + ('table' in manifest.original ? manifest.slots : 0);
+    if (!(table instanceof WebAssembly.Table) || typeof set !== 'function' || table.length !== expected) {
       throw new HotpatchError('E_NOT_A_BASELINE', 'instance does not export the hotpatch table and setter its manifest names');
     }
     this.#table = table;
     this.#set = set as (slot: number, target: unknown, patched: number) => void;
     this.#hostImports = options.hostImports ?? {};
     this.#hostNames = new Set(Object.entries(this.#hostImports).flatMap(([m, o]) => Object.keys(o).map((n) => `${m}.${n}`)));
-    this.#originals = new Array(manifest.slots);
   }
 
   /**
@@ -179,7 +179,7 @@ export class Guest extends EventTarget {
         const ns = (importObject[imp.module] ??= {});
         if (binding.kind === 'host') ns[imp.name] = this.#hostImports[imp.module]![imp.name];
         else if (binding.kind === 'baseline') ns[imp.name] = this.instance.exports[binding.export];
-        else ns[imp.name] = binding.kind === 'live' ? this.#live(binding.fn) : this.#original(binding.fn);
+        else ns[imp.name] = binding.kind === 'live' ? this.#live(binding.fn) : await this.#original(binding.fn);
       }
       let instance: WebAssembly.Instance;
       try {
@@ -266,14 +266,40 @@ export class Guest extends EventTarget {
     return undefined;
   }
 
+  /** The live entry of any function: calling it reaches whatever patch owns it now. */
   #live(fn: BaselineFunction): Function {
-    if (fn.slot === undefined) return this.instance.exports[fn.exports[0]!] as Function;
-    return this.#table.get(this.manifest.slots + fn.slot) as Function;
+    return this.#table.get(this.manifest.live + fn.index) as Function;
   }
 
-  #original(fn: BaselineFunction): Function {
-    if (fn.slot === undefined) return this.instance.exports[fn.exports[0]!] as Function;
-    return (this.#originals[fn.slot] ??= this.#table.get(2 * this.manifest.slots + fn.slot) as Function);
+  /** What a slot holds when no patch owns it, and the flag that goes with it. */
+  #restore(slot: number): Function {
+    const { original } = this.manifest;
+    if ('table' in original) return this.#table.get(original.table + slot) as Function;
+    return this.#live(this.#bySlot[slot]!);
+  }
+
+  /** The original implementation: bypasses patches on entry, but its own calls still reach them. */
+  async #original(fn: BaselineFunction): Promise<Function> {
+    const { original } = this.manifest;
+    if (fn.slot === undefined) return this.#live(fn); // nothing can patch it: live is original
+    if ('table' in original) return this.#table.get(original.table + fn.slot) as Function;
+    this.#originals ??= this.#instantiateOriginals(original.section);
+    return (await this.#originals)[String(fn.index)] as Function;
+  }
+
+  /** Instantiates the baseline's originals module (entry dispatch), once, the first time a patch needs it. */
+  async #instantiateOriginals(name: string): Promise<WebAssembly.Exports> {
+    const [compressed] = WebAssembly.Module.customSections(this.module, name);
+    if (!compressed) throw new HotpatchError('E_MANIFEST_INVALID', `baseline has no "${name}" section`);
+    const bytes = await new Response(new Blob([compressed]).stream().pipeThrough(new DecompressionStream('deflate'))).arrayBuffer();
+    const live: Record<string, unknown> = {};
+    for (const f of this.manifest.functions) live[String(f.index)] = this.#live(f);
+    const baseline: Record<string, unknown> = {};
+    for (const x of [...this.manifest.memories, ...this.manifest.tables, ...this.manifest.globals, ...this.manifest.tags]) {
+      baseline[x.export] = this.instance.exports[x.export];
+    }
+    const { instance } = await WebAssembly.instantiate(bytes, { live, baseline } as WebAssembly.Imports);
+    return instance.exports;
   }
 
   #resolve(patch: Patch | string): Patch {
@@ -304,7 +330,7 @@ export class Guest extends EventTarget {
       const plan = this.#stacks.planReplaceAll(p.id, inner.slots);
       const refs = new Map<number, Function>();
       inner.slots.forEach((slot, i) => refs.set(slot, inner.refs[i]!));
-      const originals = [...plan.keys()].filter((slot) => !refs.has(slot)).map((slot) => [slot, this.#original(this.#bySlot[slot]!)] as const);
+      const originals = [...plan.keys()].filter((slot) => !refs.has(slot)).map((slot) => [slot, this.#restore(slot)] as const);
       const t0 = now();
       for (const [slot, ref] of refs) this.#set(slot, ref, 1);
       for (const [slot, ref] of originals) this.#set(slot, ref, 0);
@@ -346,7 +372,7 @@ export class Guest extends EventTarget {
     this.#runPostHook(p, inner.hooks.preRevert, 'pre-revert');
     const plan = this.#stacks.planRemove(p.id, inner.slots);
     const writes = [...plan].map(([slot, owner]) => {
-      if (owner === undefined) return [slot, this.#original(this.#bySlot[slot]!), 0] as const;
+      if (owner === undefined) return [slot, this.#restore(slot), 0] as const;
       const q = patchInternals(this.#patches.get(owner)!)!;
       return [slot, q.refs[q.slots.indexOf(slot)]!, 1] as const;
     });

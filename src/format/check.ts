@@ -160,8 +160,9 @@ export function checkPatch(
         problem('E_IMPORT_TYPE_MISMATCH', `${path}: declared as ${signatureText(type)} but "${fn.name}" has ${fn.signature}`, path);
         continue;
       }
-      if (fn.slot === undefined && fn.exports.length === 0) {
-        problem('E_IMPORT_UNRESOLVED', `${path}: "${fn.name}" is neither patchable nor exported by the baseline (${fn.reason ?? ''})`, path);
+      const noOriginal = imp.module === IMPORT_ORIGINAL && fn.slot !== undefined ? baseline.noOriginal?.[String(fn.index)] : undefined;
+      if (noOriginal) {
+        problem('E_IMPORT_UNRESOLVED', `${path}: the original of "${fn.name}" cannot be imported: ${noOriginal}`, path);
         continue;
       }
       imports.push({ import: imp, binding: { kind: imp.module, fn } });

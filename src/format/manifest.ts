@@ -45,6 +45,8 @@ export interface BaselineManifest {
   /** SHA-256 (hex) of the module `prepare` was given. */
   readonly source: string;
   readonly dispatch: Dispatch;
+  /** Why an original implementation cannot be imported, per function index (entry dispatch). */
+  readonly noOriginal?: Readonly<Record<string, string>>;
   /** The function selection prepare was given (regex sources). */
   readonly only?: string;
   readonly exclude?: string;
@@ -52,13 +54,24 @@ export interface BaselineManifest {
   readonly table: string;
   /** Export name of the slot setter `(slot i32, target funcref, patched i32) -> ()`. */
   readonly setter: string;
-  /** Number of slots: dispatch slots are [0, slots), live entries [slots, 2·slots), originals [2·slots, 3·slots). */
+  /** Number of dispatch slots, [0, slots) of the table: one per patchable function. */
   readonly slots: number;
+  /** Table index of function 0's live entry; function i's is at `live + i` (every function, imported ones too). */
+  readonly live: number;
+  /**
+   * Where originals come from: with indirect dispatch the table holds them (`original + slot`);
+   * with entry dispatch the custom section `originals` holds a module exporting them by function index.
+   */
+  readonly original: { readonly table: number } | { readonly section: string };
   readonly functions: readonly BaselineFunction[];
   readonly memories: readonly BaselineExport[];
   readonly tables: readonly BaselineExport[];
   readonly globals: readonly BaselineExport[];
+  readonly tags: readonly BaselineExport[];
 }
+
+/** Custom section holding the deflate-compressed originals module of an entry-dispatch baseline. */
+export const ORIGINALS_SECTION = 'hotpatch.originals';
 
 /** One function a patch replaces. */
 export interface PatchTarget {
@@ -288,6 +301,10 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
       if (typed && !VALTYPE_NAMES.has(e.type!)) c.fail(`${key}[${i}].type`, 'must be a value type');
       return e;
     });
+  const live = c.int(m, 'live');
+  const original = c.object(m.original, 'original');
+  if (!(typeof original.table === 'number' || typeof original.section === 'string')) c.fail('original', 'must name a table base or a section');
+  const noOriginal = m.noOriginal === undefined ? undefined : c.object(m.noOriginal, 'noOriginal');
   const manifest: BaselineManifest = {
     format,
     id: c.string(m, 'id'),
@@ -298,10 +315,14 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
     table: c.string(m, 'table'),
     setter: c.string(m, 'setter'),
     slots,
+    live,
+    original: typeof original.table === 'number' ? { table: original.table } : { section: String(original.section) },
+    ...(noOriginal ? { noOriginal: noOriginal as Record<string, string> } : {}),
     functions,
     memories: exportList('memories', false),
     tables: exportList('tables', true),
     globals: exportList('globals', true),
+    tags: exportList('tags', false),
   };
   if (!/^[0-9a-f]{64}$/.test(manifest.id)) c.fail('id', 'must be a SHA-256 hex digest');
   throwProblems('E_MANIFEST_INVALID', 'invalid baseline manifest', c.problems);

@@ -1,0 +1,92 @@
+import { Bench } from 'tinybench';
+
+/** One row of a result table: a variant's median time and its ratio to the reference in the same run. */
+export interface Row {
+  readonly case: string;
+  readonly variant: string;
+  /** Median over rounds of each round's median latency, in microseconds. */
+  readonly medianUs: number;
+  /** Median over rounds of (variant / reference) measured in the same round. */
+  readonly ratio: number;
+  readonly p99Us?: number;
+}
+
+export interface Suite {
+  readonly name: string;
+  readonly question: string;
+  readonly rows: Row[];
+  readonly notes: string[];
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Quick mode (`BENCH_QUICK=1`) runs fewer rounds, for smoke-testing the suites. */
+export const quick = process.env.BENCH_QUICK === '1';
+
+/**
+ * Times each variant of a case side by side: `rounds` rounds, every variant once per round in
+ * rotating order, so drift and noise hit all variants alike. The first variant is the reference.
+ */
+export async function compare(
+  caseName: string,
+  variants: Record<string, { fn: () => unknown; beforeEach?: () => void; afterEach?: () => void }>,
+  { rounds = quick ? 2 : 6, time = quick ? 50 : 250 }: { rounds?: number; time?: number } = {},
+): Promise<Row[]> {
+  const names = Object.keys(variants);
+  const perRound = new Map<string, { p50: number; p99: number }[]>(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = names.map((_, i) => names[(i + r) % names.length]!);
+    const bench = new Bench({ time, warmupTime: time / 4 });
+    for (const name of order) {
+      const v = variants[name]!;
+      bench.add(name, v.fn, { ...(v.beforeEach ? { beforeEach: v.beforeEach } : {}), ...(v.afterEach ? { afterEach: v.afterEach } : {}) });
+    }
+    await bench.run();
+    for (const task of bench.tasks) {
+      const result = task.result;
+      if (result.state !== 'completed') throw new Error(`${caseName} / ${task.name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
+      perRound.get(task.name)!.push({ p50: result.latency.p50, p99: result.latency.p99 });
+    }
+  }
+  const reference = perRound.get(names[0]!)!;
+  return names.map((name) => {
+    const samples = perRound.get(name)!;
+    return {
+      case: caseName,
+      variant: name,
+      medianUs: round(median(samples.map((s) => s.p50)) * 1000),
+      ratio: round(median(samples.map((s, i) => s.p50 / reference[i]!.p50)), 3),
+      p99Us: round(median(samples.map((s) => s.p99)) * 1000),
+    };
+  });
+}
+
+export function round(x: number, digits = 2): number {
+  const f = 10 ** (x >= 100 ? 0 : digits);
+  return Math.round(x * f) / f;
+}
+
+/** A markdown table of a suite's rows. */
+export function markdown(suite: Suite): string {
+  const lines = [
+    `### ${suite.name}`,
+    '',
+    suite.question,
+    '',
+    '| case | variant | median | ratio to reference |',
+    '| --- | --- | ---: | ---: |',
+    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${formatUs(r.medianUs)} | ${r.ratio.toFixed(3)}× |`),
+    '',
+    ...suite.notes.map((n) => `- ${n}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatUs(us: number): string {
+  if (us >= 1000) return `${round(us / 1000, 2)} ms`;
+  return `${round(us, 2)} µs`;
+}
