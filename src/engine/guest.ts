@@ -11,6 +11,7 @@ import {
 } from '../format/manifest.js';
 import { fromUtf8 } from '../format/bytes.js';
 import { parseModule } from '../format/module.js';
+import { COMMITTER_MIN_TARGETS, type Committer, compileCommitter, instantiateCommitter } from './_committer.js';
 import { checkPatch, FunctionIndex, type HOOKS } from '../format/check.js';
 import { GuestEvent, type GuestEventType } from './events.js';
 import { Patch, type PatchInternals, patchInternals, type PatchState } from './patch.js';
@@ -76,7 +77,7 @@ export class Guest extends EventTarget {
   readonly #hostImports: Imports;
   readonly #hostNames: Set<string>;
   readonly #patches = new Map<string, Patch>();
-  readonly #stacks = new PatchStacks();
+  readonly #stacks: PatchStacks<Patch>;
   #originals: Promise<WebAssembly.Exports> | undefined;
   readonly #owner = {};
 
@@ -96,6 +97,7 @@ export class Guest extends EventTarget {
     }
     this.#table = table;
     this.#set = set as (slot: number, target: unknown, patched: number) => void;
+    this.#stacks = new PatchStacks(manifest.slots);
     this.#hostImports = options.hostImports ?? {};
     this.#hostNames = new Set(Object.entries(this.#hostImports).flatMap(([m, o]) => Object.keys(o).map((n) => `${m}.${n}`)));
   }
@@ -168,9 +170,14 @@ export class Guest extends EventTarget {
     try {
       const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
       const { patch, manifest, check } = this.#check(data, options, (x) => (id = x));
+      const slots = Int32Array.from(check.targets, (t) => t.slot);
+      // The committer compiles while the patch compiles in the background.
+      const compiling = WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
+      compiling.catch(() => {});
+      const committerModule = slots.length >= COMMITTER_MIN_TARGETS ? compileCommitter(slots) : undefined;
       let module: WebAssembly.Module;
       try {
-        module = await WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
+        module = await compiling;
       } catch (cause) {
         throw rejection(id!, [{ code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` }], cause);
       }
@@ -187,23 +194,31 @@ export class Guest extends EventTarget {
       } catch (cause) {
         throw rejection(id!, [{ code: 'E_INSTANTIATE_FAILED', message: `does not instantiate: ${(cause as Error).message}` }], cause);
       }
-      // The guest may have changed while we awaited (another load or apply): check again.
-      this.#check(data, options, () => {}, patch, manifest);
+      // The guest may have changed while we awaited (another load or apply): check its state again.
+      const stale = this.#stateProblems(manifest, options);
+      if (stale.length > 0) throw rejection(manifest.id, stale);
       const hooks: PatchInternals['hooks'] = {};
       for (const [key, name] of Object.entries(check.hooks) as [keyof typeof HOOKS, string][]) {
         hooks[key] = instance.exports[name] as () => unknown;
       }
-      const loaded = new Patch(
-        manifest,
-        instance,
-        check.targets.map((t) => t.fn.name),
-        {
-          slots: Int32Array.from(check.targets, (t) => t.slot),
-          refs: check.targets.map((t) => instance.exports[t.export] as Function),
-          hooks,
-          owner: this.#owner,
-        },
-      );
+      const refs = check.targets.map((t) => instance.exports[t.export] as Function);
+      const restores = check.targets.map((t) => this.#restore(t.slot));
+      let committer: Committer | undefined;
+      if (committerModule) {
+        try {
+          committer = instantiateCommitter(await committerModule, this.#set, refs, restores);
+        } catch (cause) {
+          throw rejection(id!, [{ code: 'E_INSTANTIATE_FAILED', message: `cannot prepare its commit: ${(cause as Error).message}` }], cause);
+        }
+      }
+      const loaded = new Patch(manifest, instance, check.targets.map((t) => t.fn.name), {
+        slots,
+        refs,
+        restores,
+        ...(committer ? { committer } : {}),
+        hooks,
+        owner: this.#owner,
+      });
       this.#patches.set(manifest.id, loaded);
       this.#emit('loaded', { patch: manifest.id, duration: now() - start });
       return loaded;
@@ -215,18 +230,12 @@ export class Guest extends EventTarget {
   }
 
   /** Everything about a patch that can be checked without instantiating it. */
-  #check(
-    data: Uint8Array,
-    options: ApplyOptions,
-    onId: (id: string) => void,
-    parsed?: ReturnType<typeof parseModule>,
-    known?: ReturnType<typeof decodePatchManifest>,
-  ) {
-    let patch = parsed;
-    let manifest = known;
+  #check(data: Uint8Array, options: ApplyOptions, onId: (id: string) => void) {
+    let patch: ReturnType<typeof parseModule>;
+    let manifest: ReturnType<typeof decodePatchManifest>;
     try {
-      patch ??= parseModule(data);
-      manifest ??= decodePatchManifest(data);
+      patch = parseModule(data);
+      manifest = decodePatchManifest(data);
     } catch (error) {
       if (!(error instanceof HotpatchError)) throw error;
       throw rejection(undefined, error.problems, error);
@@ -242,14 +251,20 @@ export class Guest extends EventTarget {
       ]);
     }
     const check = checkPatch(this.manifest, this.#functions, patch, manifest, this.#hostNames);
-    const problems: Problem[] = [...check.problems];
+    const problems: Problem[] = [...check.problems, ...this.#stateProblems(manifest, options)];
+    if (problems.length > 0) throw rejection(manifest.id, problems);
+    return { patch, manifest, check };
+  }
+
+  /** What the guest's current patch level says against loading this patch: id in use, downgrade. */
+  #stateProblems(manifest: ReturnType<typeof decodePatchManifest>, options: ApplyOptions): Problem[] {
+    const problems: Problem[] = [];
     const existing = this.#patches.get(manifest.id);
     if (existing?.state === 'applied') problems.push({ code: 'E_ALREADY_APPLIED', message: `a patch with id "${manifest.id}" is already applied`, path: 'id' });
     else if (existing?.state === 'loaded') problems.push({ code: 'E_ALREADY_LOADED', message: `a patch with id "${manifest.id}" is already loaded`, path: 'id' });
     const downgrade = this.#downgrade(manifest.id, manifest.sequence, options);
     if (downgrade) problems.push(downgrade);
-    if (problems.length > 0) throw rejection(manifest.id, problems);
-    return { patch, manifest, check };
+    return problems;
   }
 
   #downgrade(id: string, sequence: number, options: ApplyOptions): Problem | undefined {
@@ -325,15 +340,15 @@ export class Guest extends EventTarget {
     this.#runPreHook(p, inner.hooks.preApply, 'pre-apply');
 
     // Everything below only writes: no step can fail.
+    const { slots, refs } = inner;
     let commit: number;
     if (p.cumulative) {
-      const plan = this.#stacks.planReplaceAll(p.id, inner.slots);
-      const refs = new Map<number, Function>();
-      inner.slots.forEach((slot, i) => refs.set(slot, inner.refs[i]!));
-      const originals = [...plan.keys()].filter((slot) => !refs.has(slot)).map((slot) => [slot, this.#restore(slot)] as const);
+      const mine = new Set(slots);
+      const others = this.#stacks.patchedSlots().filter((slot) => !mine.has(slot));
+      const restores = others.map((slot) => this.#restore(slot));
       const t0 = now();
-      for (const [slot, ref] of refs) this.#set(slot, ref, 1);
-      for (const [slot, ref] of originals) this.#set(slot, ref, 0);
+      for (let i = 0; i < slots.length; i++) this.#set(slots[i]!, refs[i], 1);
+      for (let i = 0; i < others.length; i++) this.#set(others[i]!, restores[i], 0);
       commit = now() - t0;
       for (const q of this.#patches.values()) {
         if (q !== p && q.state === 'applied') {
@@ -342,13 +357,16 @@ export class Guest extends EventTarget {
         }
       }
       this.#stacks.clear();
+    } else if (inner.committer) {
+      const t0 = now();
+      inner.committer.apply();
+      commit = now() - t0;
     } else {
-      const { slots, refs } = inner;
       const t0 = now();
       for (let i = 0; i < slots.length; i++) this.#set(slots[i]!, refs[i], 1);
       commit = now() - t0;
     }
-    this.#stacks.push(p.id, inner.slots);
+    this.#stacks.push(p, slots);
     p.state = 'applied';
     p.appliedAt = new Date();
     p.revertedAt = undefined;
@@ -370,16 +388,29 @@ export class Guest extends EventTarget {
     const inner = patchInternals(p)!;
     // A failing pre-revert hook must not keep a bad patch in: report it and revert anyway.
     this.#runPostHook(p, inner.hooks.preRevert, 'pre-revert');
-    const plan = this.#stacks.planRemove(p.id, inner.slots);
-    const writes = [...plan].map(([slot, owner]) => {
-      if (owner === undefined) return [slot, this.#restore(slot), 0] as const;
-      const q = patchInternals(this.#patches.get(owner)!)!;
-      return [slot, q.refs[q.slots.indexOf(slot)]!, 1] as const;
-    });
+    // Each slot this patch owns goes to what is below it: an earlier patch, or the original.
+    const { slots, restores } = inner;
+    const targets: Function[] = new Array(slots.length);
+    const flags = new Int8Array(slots.length).fill(-1); // -1: a newer patch owns the slot and keeps it
+    let allRestore = true;
+    for (let i = 0; i < slots.length; i++) {
+      const below = this.#stacks.below(slots[i]!, p);
+      if (below === undefined) {
+        targets[i] = restores[i]!;
+        flags[i] = 0;
+      } else {
+        allRestore = false;
+        if (below === null) continue;
+        const q = patchInternals(below)!;
+        targets[i] = q.refs[q.slots.indexOf(slots[i]!)]!;
+        flags[i] = 1;
+      }
+    }
     const t0 = now();
-    for (const [slot, ref, flag] of writes) this.#set(slot, ref, flag);
+    if (allRestore && inner.committer) inner.committer.restore();
+    else for (let i = 0; i < slots.length; i++) if (flags[i] !== -1) this.#set(slots[i]!, targets[i], flags[i]!);
     const commit = now() - t0;
-    this.#stacks.remove(p.id, inner.slots);
+    this.#stacks.remove(p, slots);
     p.state = 'reverted';
     p.revertedAt = new Date();
     this.#runPostHook(p, inner.hooks.postRevert, 'post-revert');
@@ -433,13 +464,10 @@ export class Guest extends EventTarget {
         ...(p.replacedBy ? { replacedBy: p.replacedBy } : {}),
       }),
     );
-    const stacks = this.#stacks.snapshot();
-    const functions = [...stacks]
-      .sort(([a], [b]) => a - b)
-      .map(([slot, stack]) => {
-        const fn = this.#bySlot[slot]!;
-        return { function: fn.name, index: fn.index, slot, patch: stack[stack.length - 1]!, stack };
-      });
+    const functions = [...this.#stacks.snapshot()].map(([slot, stack]) => {
+      const fn = this.#bySlot[slot]!;
+      return { function: fn.name, index: fn.index, slot, patch: stack[stack.length - 1]!.id, stack: stack.map((q) => q.id) };
+    });
     return { baseline: this.manifest.id, dispatch: this.manifest.dispatch, slots: this.manifest.slots, patches, functions };
   }
 

@@ -1,5 +1,6 @@
 import type { PatchManifest } from '../format/manifest.js';
 import type { HOOKS } from '../format/check.js';
+import type { Committer } from './_committer.js';
 
 /** Where a patch is in its life: loaded (ready, no effect), applied, reverted, or replaced by a cumulative patch. */
 export type PatchState = 'loaded' | 'applied' | 'reverted' | 'replaced';
@@ -9,6 +10,10 @@ export interface PatchInternals {
   /** Target slots, in manifest order, and the function each gets. */
   readonly slots: Int32Array;
   readonly refs: readonly Function[];
+  /** What each slot holds when no patch owns it: read once at load, so revert only writes. */
+  readonly restores: readonly Function[];
+  /** For larger patches: writes all slots from inside Wasm (see _committer.ts). */
+  readonly committer?: Committer;
   readonly hooks: Partial<Record<keyof typeof HOOKS, () => unknown>>;
   readonly owner: object;
 }

@@ -1,65 +1,76 @@
 /**
  * Per-slot patch stacks, like livepatch's `func_stack`: the newest applied patch of a function is
  * on top and owns its slot; removing any patch uncovers whatever is below it. Pure bookkeeping,
- * no table access: the guest turns the slots whose owner changed into table writes.
+ * no table access: the guest turns changes of owner into table writes.
+ *
+ * apply and revert touch every slot of a patch while the guest waits, so the common case (one
+ * patch per function) costs one array write per slot: owners live in a slot-indexed array, and
+ * only slots with more than one patch keep a list of what is below.
  */
-export class PatchStacks {
-  readonly #stacks = new Map<number, string[]>();
+export class PatchStacks<T> {
+  readonly #top: (T | undefined)[];
+  /** Entries below the top, bottom first, for slots that have any. */
+  readonly #below = new Map<number, T[]>();
 
-  /** The patch that owns a slot now, or undefined when the original runs. */
-  top(slot: number): string | undefined {
-    const stack = this.#stacks.get(slot);
-    return stack?.[stack.length - 1];
+  constructor(slots: number) {
+    this.#top = new Array(slots).fill(undefined);
   }
 
-  /** Every slot that is patched now, with its owner. */
-  *owners(): IterableIterator<[slot: number, patch: string]> {
-    for (const [slot, stack] of this.#stacks) yield [slot, stack[stack.length - 1]!];
+  /** The entry that owns a slot now, or undefined when the original runs. */
+  top(slot: number): T | undefined {
+    return this.#top[slot];
   }
 
-  /** The slots whose owner changes if `id` is removed from `slots`, with their new owners. */
-  planRemove(id: string, slots: Iterable<number>): Map<number, string | undefined> {
-    const plan = new Map<number, string | undefined>();
-    for (const slot of slots) {
-      const stack = this.#stacks.get(slot);
-      if (!stack || stack[stack.length - 1] !== id) continue;
-      plan.set(slot, stack[stack.length - 2]);
-    }
-    return plan;
+  /** What owns a slot once `entry` is removed, if `entry` is on top; `null` if it is not on top. */
+  below(slot: number, entry: T): T | undefined | null {
+    if (this.#top[slot] !== entry) return null;
+    const rest = this.#below.get(slot);
+    return rest === undefined ? undefined : rest[rest.length - 1];
   }
 
-  /** New owners if a cumulative patch `id` replaces everything: its slots, and every other patched slot back to the original. */
-  planReplaceAll(id: string, slots: Iterable<number>): Map<number, string | undefined> {
-    const plan = new Map<number, string | undefined>();
-    for (const [slot] of this.#stacks) plan.set(slot, undefined);
-    for (const slot of slots) plan.set(slot, id);
-    return plan;
-  }
-
-  push(id: string, slots: Iterable<number>): void {
-    for (const slot of slots) {
-      const stack = this.#stacks.get(slot);
-      if (stack) stack.push(id);
-      else this.#stacks.set(slot, [id]);
+  push(entry: T, slots: ArrayLike<number>): void {
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      const current = this.#top[slot];
+      if (current !== undefined) {
+        const rest = this.#below.get(slot);
+        if (rest === undefined) this.#below.set(slot, [current]);
+        else rest.push(current);
+      }
+      this.#top[slot] = entry;
     }
   }
 
-  remove(id: string, slots: Iterable<number>): void {
-    for (const slot of slots) {
-      const stack = this.#stacks.get(slot);
-      if (!stack) continue;
-      const at = stack.lastIndexOf(id);
-      if (at >= 0) stack.splice(at, 1);
-      if (stack.length === 0) this.#stacks.delete(slot);
+  remove(entry: T, slots: ArrayLike<number>): void {
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      const rest = this.#below.get(slot);
+      if (this.#top[slot] === entry) {
+        this.#top[slot] = rest?.pop();
+      } else if (rest !== undefined) {
+        const at = rest.lastIndexOf(entry);
+        if (at >= 0) rest.splice(at, 1);
+      }
+      if (rest !== undefined && rest.length === 0) this.#below.delete(slot);
     }
+  }
+
+  /** Every slot that has an owner now. */
+  patchedSlots(): number[] {
+    const out: number[] = [];
+    for (let slot = 0; slot < this.#top.length; slot++) if (this.#top[slot] !== undefined) out.push(slot);
+    return out;
   }
 
   clear(): void {
-    this.#stacks.clear();
+    this.#top.fill(undefined);
+    this.#below.clear();
   }
 
-  /** A copy of every stack, bottom first, for status and tests. */
-  snapshot(): Map<number, string[]> {
-    return new Map([...this.#stacks].map(([slot, stack]) => [slot, [...stack]]));
+  /** Every non-empty stack, bottom first, for status and tests. */
+  snapshot(): Map<number, T[]> {
+    const out = new Map<number, T[]>();
+    for (const slot of this.patchedSlots()) out.set(slot, [...(this.#below.get(slot) ?? []), this.#top[slot]!]);
+    return out;
   }
 }

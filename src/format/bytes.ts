@@ -192,7 +192,9 @@ export function utf8(text: string): Uint8Array {
   return utf8Encoder.encode(text);
 }
 
+const lenientDecoder = new TextDecoder();
+
 /** Decodes UTF-8 text. */
 export function fromUtf8(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes);
+  return lenientDecoder.decode(bytes);
 }

@@ -83,8 +83,16 @@ function isProblem(x: BaselineFunction | Problem): x is Problem {
   return 'code' in x;
 }
 
+const signatures = new WeakMap<FuncType, string>();
+
+/** Whether a type has the given signature text (memoized: patches repeat a few types many times). */
 function sameType(a: FuncType, text: string): boolean {
-  return signatureText(a) === text;
+  let sig = signatures.get(a);
+  if (sig === undefined) {
+    sig = signatureText(a);
+    signatures.set(a, sig);
+  }
+  return sig === text;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { HotpatchError } from '../errors.js';
-import { ByteReader } from './bytes.js';
+import { ByteReader, ByteWriter } from './bytes.js';
 import { newInstruction, Op, readConstExpr, readInstruction } from './instructions.js';
 
 /** Value types Node 20's V8 runs without flags. */
@@ -140,6 +140,15 @@ const KINDS: ExternalKind[] = ['func', 'table', 'memory', 'global', 'tag'];
 /** The byte that encodes a value type. */
 export function valTypeByte(type: ValType): number {
   return VALTYPE_BYTES[type];
+}
+
+/** Encodes a function type entry of the type section. */
+export function encodeFuncType(type: FuncType): Uint8Array {
+  const w = new ByteWriter().u8(0x60).u32(type.params.length);
+  for (const p of type.params) w.u8(valTypeByte(p));
+  w.u32(type.results.length);
+  for (const r of type.results) w.u8(valTypeByte(r));
+  return w.finish();
 }
 
 /** The byte that encodes an external kind. */

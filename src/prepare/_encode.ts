@@ -1,15 +1,8 @@
 import { ByteReader, ByteWriter } from '../format/bytes.js';
 import { Op, readConstExpr } from '../format/instructions.js';
-import { type ElementSegment, type FuncType, type GlobalType, type Limits, type TableType, valTypeByte } from '../format/module.js';
+import { type ElementSegment, type GlobalType, type Limits, type TableType, valTypeByte } from '../format/module.js';
 
-/** Encodes a function type entry of the type section. */
-export function encodeType(type: FuncType): Uint8Array {
-  const w = new ByteWriter().u8(0x60).u32(type.params.length);
-  for (const p of type.params) w.u8(valTypeByte(p));
-  w.u32(type.results.length);
-  for (const r of type.results) w.u8(valTypeByte(r));
-  return w.finish();
-}
+export { encodeFuncType as encodeType } from '../format/module.js';
 
 export function writeLimits(w: ByteWriter, limits: Limits): ByteWriter {
   const flags = (limits.max === undefined ? 0 : 1) | (limits.shared ? 2 : 0);
