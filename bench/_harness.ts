@@ -59,7 +59,7 @@ export async function compare(
       case: caseName,
       variant: name,
       medianUs: round(median(samples.map((s) => s.p50)) * 1000),
-      ratio: round(median(samples.map((s, i) => s.p50 / reference[i]!.p50)), 3),
+      ratio: Number(median(samples.map((s, i) => s.p50 / reference[i]!.p50)).toPrecision(3)),
       p99Us: round(median(samples.map((s) => s.p99)) * 1000),
     };
   });
@@ -79,7 +79,7 @@ export function markdown(suite: Suite): string {
     '',
     '| case | variant | median | ratio to reference |',
     '| --- | --- | ---: | ---: |',
-    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${formatUs(r.medianUs)} | ${r.ratio.toFixed(3)}× |`),
+    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${formatUs(r.medianUs)} | ${r.ratio}× |`),
     '',
     ...suite.notes.map((n) => `- ${n}`),
   ];

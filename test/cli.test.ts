@@ -28,7 +28,7 @@ describe('the wasm-hotpatch command', () => {
     const prepared = await run('prepare', files.service.pathname, '-o', baseline, '--json');
     expect(prepared.code).toBe(0);
     const summary = JSON.parse(prepared.stdout);
-    expect(summary).toMatchObject({ output: baseline, dispatch: 'entry', functions: 13, patchable: 13 });
+    expect(summary).toMatchObject({ output: baseline, dispatch: 'entry', functions: 14, patchable: 14 });
 
     const built = await run('build', files.patchWat.pathname, '--manifest', files.patchManifest.pathname, '--baseline', baseline, '-o', patch);
     expect(built.code).toBe(0);

@@ -91,3 +91,11 @@ __attribute__((export_name("requests_served"))) u32 get_requests_served(void) { 
 __attribute__((export_name("audits_run"))) u32 get_audits_run(void) { return audits_run; }
 __attribute__((export_name("state"))) const struct account *state(void) { return accounts; }
 __attribute__((export_name("state_size"))) u32 state_size(void) { return sizeof accounts; }
+
+// The operator's console: demote (or promote) an account, e.g. after an intrusion was detected.
+__attribute__((export_name("set_role"))) int set_role(u32 id, u32 new_role) {
+  struct account *a = lookup(id);
+  if (!a) return E_BAD_ACCOUNT;
+  a->role = (u8)new_role;
+  return OK;
+}

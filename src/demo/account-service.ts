@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 /** Request kinds of patches/account-service/service.c. */
 export const Request = { setName: 1, deposit: 2, withdraw: 3, audit: 4, balance: 5 } as const;
 export const ROLE_ADMIN = 7;
+export const ROLE_USER = 1;
 export const E_DENIED = -4;
 
 /** The account service's exports, as its C source defines them. */
@@ -12,6 +13,7 @@ export interface AccountExports {
   request_buffer(): number;
   handle(kind: number, id: number, arg: number): number;
   role(id: number): number;
+  set_role(id: number, role: number): number;
   requests_served(): number;
   audits_run(): number;
   state(): number;

@@ -11,65 +11,85 @@ export interface Committer {
   restore(): void;
 }
 
-/** Browsers refuse synchronous compiles of larger modules on the main thread. */
-const SYNC_COMPILE_LIMIT = 4096;
-
 /**
- * Compiles a committer for one patch: a module holding the patch's replacements and the slots'
- * originals in its own staging table, whose two functions call the baseline's slot setter once per
- * target from inside Wasm. A commit is then one call from JS instead of one per slot. Compiled at
- * load, alongside the patch itself; the commit only writes.
+ * The committer module, the same for every patch:
+ *
+ * ```wasm
+ * (import "c" "set" (func $set (param i32 funcref i32)))   ;; the baseline's slot setter
+ * (import "c" "slots" (memory 1))                          ;; i32 slot numbers, one per target
+ * (import "c" "staging" (table 0 funcref))                 ;; [replacements | originals]
+ * (func (export "apply") (param $k i32)   ;; for i < k: set(slots[i], staging[i], 1)
+ * (func (export "restore") (param $k i32) ;; for i < k: set(slots[i], staging[k + i], 0)
+ * ```
+ *
+ * A commit is one call from JS and k Wasm-to-Wasm calls of the setter, instead of k calls from
+ * JS (each as dear as a `table.set` from JS). A loop keeps the code small whatever k is.
  */
-export function compileCommitter(slots: Int32Array): WebAssembly.Module | Promise<WebAssembly.Module> {
-  const k = slots.length;
+function committerBytes(): Uint8Array {
   const section = (id: number, content: Uint8Array): Uint8Array => new ByteWriter().u8(id).u32(content.length).bytes(content).finish();
   const vec = (items: readonly Uint8Array[]): Uint8Array => {
     const w = new ByteWriter().u32(items.length);
     for (const item of items) w.bytes(item);
     return w.finish();
   };
-  // staging[i] is target i's replacement, staging[k + i] its original.
-  const commitBody = (first: number, patched: number): Uint8Array =>
+  const loop = (offsetByK: boolean, patched: number): Uint8Array =>
     new ByteWriter()
       .sized((w) => {
-        w.u32(0);
-        for (let i = 0; i < k; i++) {
-          w.u8(Op.i32Const).s32(slots[i]!).u8(Op.i32Const).s32(first + i).u8(Op.tableGet).u32(0).u8(Op.i32Const).u8(patched).u8(Op.call).u32(0);
-        }
-        w.u8(Op.end);
+        w.u32(1).u32(1).u8(0x7f); // one local: $i
+        w.u8(Op.block).u8(0x40).u8(Op.loop).u8(0x40);
+        w.u8(Op.localGet).u32(1).u8(Op.localGet).u32(0).u8(0x4f /* i32.ge_u */).u8(Op.brIf).u32(1);
+        w.u8(Op.localGet).u32(1).u8(Op.i32Const).u8(2).u8(0x74 /* i32.shl */).u8(0x28 /* i32.load */).u32(2).u32(0);
+        w.u8(Op.localGet).u32(1);
+        if (offsetByK) w.u8(Op.localGet).u32(0).u8(0x6a /* i32.add */);
+        w.u8(Op.tableGet).u32(0).u8(Op.i32Const).u8(patched).u8(Op.call).u32(0);
+        w.u8(Op.localGet).u32(1).u8(Op.i32Const).u8(1).u8(0x6a).u8(Op.localSet).u32(1);
+        w.u8(Op.br).u32(0).u8(Op.end).u8(Op.end).u8(Op.end);
       })
       .finish();
-  const bytes = new ByteWriter()
+  return new ByteWriter()
     .bytes(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]))
-    .bytes(section(1, vec([encodeFuncType({ params: ['i32', 'funcref', 'i32'], results: [] }), encodeFuncType({ params: [], results: [] })])))
-    .bytes(section(2, vec([new ByteWriter().name('h').name('set').u8(kindByte('func')).u32(0).finish()])))
+    .bytes(section(1, vec([encodeFuncType({ params: ['i32', 'funcref', 'i32'], results: [] }), encodeFuncType({ params: ['i32'], results: [] })])))
+    .bytes(
+      section(
+        2,
+        vec([
+          new ByteWriter().name('c').name('set').u8(kindByte('func')).u32(0).finish(),
+          new ByteWriter().name('c').name('slots').u8(kindByte('memory')).u8(0).u32(1).finish(),
+          new ByteWriter().name('c').name('staging').u8(kindByte('table')).u8(0x70).u8(0).u32(0).finish(),
+        ]),
+      ),
+    )
     .bytes(section(3, vec([new ByteWriter().u32(1).finish(), new ByteWriter().u32(1).finish()])))
-    .bytes(section(4, vec([new ByteWriter().u8(0x70).u8(0x01).u32(2 * k).u32(2 * k).finish()])))
     .bytes(
       section(
         7,
         vec([
           new ByteWriter().name('apply').u8(kindByte('func')).u32(1).finish(),
           new ByteWriter().name('restore').u8(kindByte('func')).u32(2).finish(),
-          new ByteWriter().name('staging').u8(kindByte('table')).u32(0).finish(),
         ]),
       ),
     )
-    .bytes(section(10, vec([commitBody(0, 1), commitBody(k, 0)])))
+    .bytes(section(10, vec([loop(false, 1), loop(true, 0)])))
     .finish();
-  const source = bytes as Uint8Array<ArrayBuffer>;
-  // Small modules compile faster synchronously than through a task; browsers allow that below 4 KiB.
-  return bytes.length <= SYNC_COMPILE_LIMIT ? new WebAssembly.Module(source) : WebAssembly.compile(source);
 }
 
-/** Instantiates a compiled committer and stages the patch's replacements and originals in it. */
-export function instantiateCommitter(module: WebAssembly.Module, setter: Function, refs: readonly Function[], restores: readonly Function[]): Committer {
-  const instance = new WebAssembly.Instance(module, { h: { set: setter } } as WebAssembly.Imports);
-  const staging = instance.exports.staging as WebAssembly.Table;
-  const k = refs.length;
+let compiled: WebAssembly.Module | undefined;
+
+/**
+ * Makes the committer of one patch: stages its replacements and the slots' originals and writes
+ * its slot numbers, so that the commit itself only calls. Runs at load, where failure is allowed.
+ */
+export function buildCommitter(setter: Function, slots: Int32Array, refs: readonly Function[], restores: readonly Function[]): Committer {
+  compiled ??= new WebAssembly.Module(committerBytes() as Uint8Array<ArrayBuffer>); // 150 bytes: fine synchronously anywhere
+  const k = slots.length;
+  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((k * 4) / 65536)) });
+  new Int32Array(memory.buffer, 0, k).set(slots);
+  const staging = new WebAssembly.Table({ element: 'anyfunc', initial: 2 * k });
   for (let i = 0; i < k; i++) {
     staging.set(i, refs[i]);
     staging.set(k + i, restores[i]);
   }
-  return instance.exports as unknown as Committer;
+  const instance = new WebAssembly.Instance(compiled, { c: { set: setter, slots: memory, staging } } as WebAssembly.Imports);
+  const { apply, restore } = instance.exports as unknown as { apply(k: number): void; restore(k: number): void };
+  return { apply: () => apply(k), restore: () => restore(k) };
 }

@@ -11,7 +11,7 @@ import {
 } from '../format/manifest.js';
 import { fromUtf8 } from '../format/bytes.js';
 import { parseModule } from '../format/module.js';
-import { COMMITTER_MIN_TARGETS, type Committer, compileCommitter, instantiateCommitter } from './_committer.js';
+import { buildCommitter, COMMITTER_MIN_TARGETS, type Committer } from './_committer.js';
 import { checkPatch, FunctionIndex, type HOOKS } from '../format/check.js';
 import { GuestEvent, type GuestEventType } from './events.js';
 import { Patch, type PatchInternals, patchInternals, type PatchState } from './patch.js';
@@ -171,13 +171,9 @@ export class Guest extends EventTarget {
       const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
       const { patch, manifest, check } = this.#check(data, options, (x) => (id = x));
       const slots = Int32Array.from(check.targets, (t) => t.slot);
-      // The committer compiles while the patch compiles in the background.
-      const compiling = WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
-      compiling.catch(() => {});
-      const committerModule = slots.length >= COMMITTER_MIN_TARGETS ? compileCommitter(slots) : undefined;
       let module: WebAssembly.Module;
       try {
-        module = await compiling;
+        module = await WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
       } catch (cause) {
         throw rejection(id!, [{ code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` }], cause);
       }
@@ -204,9 +200,9 @@ export class Guest extends EventTarget {
       const refs = check.targets.map((t) => instance.exports[t.export] as Function);
       const restores = check.targets.map((t) => this.#restore(t.slot));
       let committer: Committer | undefined;
-      if (committerModule) {
+      if (slots.length >= COMMITTER_MIN_TARGETS) {
         try {
-          committer = instantiateCommitter(await committerModule, this.#set, refs, restores);
+          committer = buildCommitter(this.#set, slots, refs, restores);
         } catch (cause) {
           throw rejection(id!, [{ code: 'E_INSTANTIATE_FAILED', message: `cannot prepare its commit: ${(cause as Error).message}` }], cause);
         }
