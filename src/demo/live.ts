@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setImmediate as tick } from 'node:timers/promises';
 import { styleText } from 'node:util';
 import { buildPatch } from '../build/build.js';
-import { Guest } from '../engine/index.js';
+import { Guest, type GuestEvent } from '../engine/index.js';
 import { prepare } from '../prepare/prepare.js';
 import { AccountClient, type AccountExports, files, readFile, ROLE_ADMIN, ROLE_USER } from './account-service.js';
 
@@ -68,6 +68,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const started = performance.now();
   const at = (): string => `${((performance.now() - started) / 1000).toFixed(1).padStart(4)}s`;
 
+  let lastCommit = 0;
+  const onCommit = (event: Event): void => {
+    lastCommit = ((event as GuestEvent).commit ?? 0) * 1000;
+  };
+  guest.addEventListener('applied', onCommit);
+  guest.addEventListener('reverted', onCommit);
   const switchTo = (next: Phase): void => {
     const sum = service.checksum();
     const t0 = performance.now();
@@ -78,7 +84,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     const intact = service.checksum() === sum;
     phase = next;
     log.push(
-      `${at()}  ${next === 'reverted' ? paint('yellow', 'reverted') : paint('green', 'applied ')} "${patch.id}" in ${us.toFixed(1)} µs — state ${sum} ${intact ? paint('green', 'intact') : paint('red', 'CHANGED')}`,
+      `${at()}  ${next === 'reverted' ? paint('yellow', 'reverted') : paint('green', 'applied ')} "${patch.id}": slots written in ${lastCommit.toFixed(2)} µs (whole call ${us.toFixed(1)} µs) — state ${sum} ${intact ? paint('green', 'intact') : paint('red', 'CHANGED')}`,
     );
   };
 

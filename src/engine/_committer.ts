@@ -75,20 +75,31 @@ function committerBytes(): Uint8Array {
 
 let compiled: WebAssembly.Module | undefined;
 
+/** A committer's staging area: slot numbers written, originals staged, replacements still to come. */
+export interface StagedCommitter {
+  readonly k: number;
+  readonly memory: WebAssembly.Memory;
+  readonly staging: WebAssembly.Table;
+}
+
 /**
- * Makes the committer of one patch: stages its replacements and the slots' originals and writes
- * its slot numbers, so that the commit itself only calls. Runs at load, where failure is allowed.
+ * First half of a committer, which needs only the slots: stage its slot numbers and the slots'
+ * originals. Runs at load while the patch compiles, where failure is allowed.
  */
-export function buildCommitter(setter: Function, slots: Int32Array, refs: readonly Function[], restores: readonly Function[]): Committer {
-  compiled ??= new WebAssembly.Module(committerBytes() as Uint8Array<ArrayBuffer>); // 150 bytes: fine synchronously anywhere
+export function stageCommitter(slots: Int32Array, restores: readonly Function[]): StagedCommitter {
   const k = slots.length;
   const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((k * 4) / 65536)) });
   new Int32Array(memory.buffer, 0, k).set(slots);
   const staging = new WebAssembly.Table({ element: 'anyfunc', initial: 2 * k });
-  for (let i = 0; i < k; i++) {
-    staging.set(i, refs[i]);
-    staging.set(k + i, restores[i]);
-  }
+  for (let i = 0; i < k; i++) staging.set(k + i, restores[i]);
+  return { k, memory, staging };
+}
+
+/** Second half, once the patch is instantiated: stage its replacements and make the committer. */
+export function finishCommitter(staged: StagedCommitter, setter: Function, refs: readonly Function[]): Committer {
+  compiled ??= new WebAssembly.Module(committerBytes() as Uint8Array<ArrayBuffer>); // 150 bytes: fine synchronously anywhere
+  const { k, memory, staging } = staged;
+  for (let i = 0; i < k; i++) staging.set(i, refs[i]);
   const instance = new WebAssembly.Instance(compiled, { c: { set: setter, slots: memory, staging } } as WebAssembly.Imports);
   const { apply, restore } = instance.exports as unknown as { apply(k: number): void; restore(k: number): void };
   return { apply: () => apply(k), restore: () => restore(k) };

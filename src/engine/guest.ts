@@ -11,7 +11,7 @@ import {
 } from '../format/manifest.js';
 import { fromUtf8 } from '../format/bytes.js';
 import { parseModule } from '../format/module.js';
-import { buildCommitter, COMMITTER_MIN_TARGETS, type Committer } from './_committer.js';
+import { COMMITTER_MIN_TARGETS, type Committer, finishCommitter, stageCommitter } from './_committer.js';
 import { checkPatch, FunctionIndex, type HOOKS } from '../format/check.js';
 import { GuestEvent, type GuestEventType } from './events.js';
 import { Patch, type PatchInternals, patchInternals, type PatchState } from './patch.js';
@@ -99,6 +99,8 @@ export class Guest extends EventTarget {
     this.#set = set as (slot: number, target: unknown, patched: number) => void;
     this.#stacks = new PatchStacks(manifest.slots);
     this.#hostImports = options.hostImports ?? {};
+    // Compile the setter now (V8 compiles lazily) by writing slot 0's unpatched state again: the first apply is not the slow one.
+    if (manifest.slots > 0) this.#set(0, this.#restore(0), 0);
     this.#hostNames = new Set(Object.entries(this.#hostImports).flatMap(([m, o]) => Object.keys(o).map((n) => `${m}.${n}`)));
   }
 
@@ -169,11 +171,16 @@ export class Guest extends EventTarget {
     let id: string | undefined;
     try {
       const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+      // Compile in the background first: the checks and the commit staging below overlap it.
+      const compiling = WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
+      compiling.catch(() => {}); // a failed check below wins over a failed compile
       const { patch, manifest, check } = this.#check(data, options, (x) => (id = x));
       const slots = Int32Array.from(check.targets, (t) => t.slot);
+      const restores = check.targets.map((t) => this.#restore(t.slot));
+      const staged = slots.length >= COMMITTER_MIN_TARGETS ? stageCommitter(slots, restores) : undefined;
       let module: WebAssembly.Module;
       try {
-        module = await WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
+        module = await compiling;
       } catch (cause) {
         throw rejection(id!, [{ code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` }], cause);
       }
@@ -198,11 +205,10 @@ export class Guest extends EventTarget {
         hooks[key] = instance.exports[name] as () => unknown;
       }
       const refs = check.targets.map((t) => instance.exports[t.export] as Function);
-      const restores = check.targets.map((t) => this.#restore(t.slot));
       let committer: Committer | undefined;
-      if (slots.length >= COMMITTER_MIN_TARGETS) {
+      if (staged) {
         try {
-          committer = buildCommitter(this.#set, slots, refs, restores);
+          committer = finishCommitter(staged, this.#set, refs);
         } catch (cause) {
           throw rejection(id!, [{ code: 'E_INSTANTIATE_FAILED', message: `cannot prepare its commit: ${(cause as Error).message}` }], cause);
         }
