@@ -225,7 +225,15 @@ export class Guest extends EventTarget {
       this.#emit('loaded', { patch: manifest.id, duration: now() - start });
       return loaded;
     } catch (error) {
-      const err = error instanceof HotpatchError ? error : new HotpatchError('E_PATCH_REJECTED', String(error), { cause: error });
+      // Whatever failed, load answers with one E_PATCH_REJECTED carrying the specific problems.
+      const err =
+        error instanceof HotpatchError && error.code === 'E_PATCH_REJECTED'
+          ? error
+          : rejection(
+              id,
+              error instanceof HotpatchError ? error.problems : [{ code: 'E_INSTANTIATE_FAILED', message: (error as Error)?.message ?? String(error) }],
+              error,
+            );
       this.#emit('rejected', { patch: id, duration: now() - start, error: err });
       throw err;
     }
@@ -300,7 +308,10 @@ export class Guest extends EventTarget {
     const { original } = this.manifest;
     if (fn.slot === undefined) return this.#live(fn); // nothing can patch it: live is original
     if ('table' in original) return this.#table.get(original.table + fn.slot) as Function;
-    this.#originals ??= this.#instantiateOriginals(original.section);
+    if (!this.#originals) {
+      this.#originals = this.#instantiateOriginals(original.section);
+      this.#originals.catch(() => (this.#originals = undefined)); // a failure is reported to this load; the next one tries again
+    }
     return (await this.#originals)[String(fn.index)] as Function;
   }
 
