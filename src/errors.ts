@@ -8,6 +8,7 @@ export type HotpatchErrorCode =
   | 'E_ALREADY_PREPARED'
   | 'E_BAD_OPTIONS'
   | 'E_NOTHING_TO_PATCH'
+  | 'E_WRONG_BUILD'
   // manifests
   | 'E_NOT_A_BASELINE'
   | 'E_MANIFEST_MISSING'

@@ -222,7 +222,7 @@ export function checkPatch(
 
 /** Resolves a `baseline.<name>` import to the baseline export that satisfies it. */
 function resolveBaselineImport(baseline: BaselineManifest, imp: Import): string | Problem {
-  const alias = /^(memory|table|global):(\d+)$/.exec(imp.name);
+  const alias = /^(memory|table|global|tag):(\d+)$/.exec(imp.name);
   const find = <T extends { index: number; export: string }>(list: readonly T[], kind: string): T | undefined =>
     alias && alias[1] === kind ? list.find((x) => x.index === Number(alias[2])) : list.find((x) => x.export === imp.name);
   switch (imp.kind) {
@@ -250,6 +250,11 @@ function resolveBaselineImport(baseline: BaselineManifest, imp: Import): string 
         };
       }
       return g.export;
+    }
+    case 'tag': {
+      const t = find(baseline.tags, 'tag');
+      if (!t) return { code: 'E_IMPORT_UNRESOLVED', message: 'the baseline has no such exception tag' };
+      return t.export;
     }
     default:
       return { code: 'E_IMPORT_NOT_ALLOWED', message: `a patch cannot import a ${imp.kind} from its baseline` };

@@ -113,6 +113,8 @@ export interface WasmModule {
   readonly importedGlobals: number;
   /** Function names from the name section, by function index. */
   readonly functionNames: ReadonlyMap<number, string>;
+  /** Global names from the name section (extended name section, subsection 7), by global index. */
+  readonly globalNames: ReadonlyMap<number, string>;
 }
 
 const VALTYPES: Record<number, ValType> = {
@@ -231,6 +233,7 @@ export function parseModule(bytes: Uint8Array): WasmModule {
   const elements: ElementSegment[] = [];
   const bodies: FunctionBody[] = [];
   const functionNames = new Map<number, string>();
+  const globalNames = new Map<number, string>();
   const data: { mode: 'active' | 'passive'; memory: number }[] = [];
   let start: number | undefined;
   let dataCount: number | undefined;
@@ -249,7 +252,7 @@ export function parseModule(bytes: Uint8Array): WasmModule {
     if (id === 0) {
       const name = s.name();
       sections.push({ id, start: sectionStart, contentStart, end, name, payloadStart: s.pos });
-      if (name === 'name') readNames(new ByteReader(bytes, s.pos, end), functionNames);
+      if (name === 'name') readNames(new ByteReader(bytes, s.pos, end), functionNames, globalNames);
       r.pos = end;
       continue;
     }
@@ -411,6 +414,7 @@ export function parseModule(bytes: Uint8Array): WasmModule {
     importedMemories: count('memory'),
     importedGlobals: count('global'),
     functionNames,
+    globalNames,
   };
 }
 
@@ -450,25 +454,27 @@ function readElement(s: ByteReader): ElementSegment {
   };
 }
 
-function readNames(r: ByteReader, functionNames: Map<number, string>): void {
+function readNames(r: ByteReader, functionNames: Map<number, string>, globalNames: Map<number, string>): void {
   // A malformed name section is ignored (engines do the same): names are debug information.
   try {
     while (!r.done) {
       const id = r.u8();
       const size = r.u32();
       const end = r.pos + size;
-      if (id === 1) {
+      const target = id === 1 ? functionNames : id === 7 ? globalNames : undefined;
+      if (target) {
         const sub = new ByteReader(r.bytes, r.pos, end);
         const n = sub.u32();
         for (let i = 0; i < n; i++) {
           const index = sub.u32();
-          functionNames.set(index, sub.name());
+          target.set(index, sub.name());
         }
       }
       r.pos = end;
     }
   } catch {
     functionNames.clear();
+    globalNames.clear();
   }
 }
 

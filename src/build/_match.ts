@@ -1,0 +1,214 @@
+import { identityMaps, relocateBody } from '../format/relocate.js';
+import { type FuncType, signatureText, type WasmModule } from '../format/module.js';
+import type { Linking } from '../format/linking.js';
+
+/** A build to compare: its parsed module and, when linked with --emit-relocs, its relocations. */
+export interface Build {
+  readonly module: WasmModule;
+  readonly linking: Linking | undefined;
+}
+
+/** Which old function each new function is, by function index. */
+export interface Matching {
+  readonly newToOld: ReadonlyMap<number, number>;
+  readonly oldToNew: ReadonlyMap<number, number>;
+}
+
+const UNKNOWN = 0x0fffffff; // a callee not matched (yet): compares equal to any other unknown
+const NEW_BASE = 0x08000000; // a callee that exists only in the new build
+
+export const functionCount = (m: WasmModule): number => m.importedFunctions + m.functions.length;
+
+/** The type of function `index`. */
+export function typeOf(m: WasmModule, index: number): FuncType {
+  if (index < m.importedFunctions) return m.types[m.imports.filter((i) => i.kind === 'func')[index]!.typeIndex!]!;
+  return m.types[m.functions[index - m.importedFunctions]!]!;
+}
+
+/** A shared numbering of signatures and symbols, so two builds' canonical bodies compare byte for byte. */
+export class Canon {
+  readonly #signatures = new Map<string, number>();
+  readonly #symbols = new Map<string, number>();
+
+  signature(type: FuncType): number {
+    const key = signatureText(type);
+    let id = this.#signatures.get(key);
+    if (id === undefined) {
+      id = this.#signatures.size;
+      this.#signatures.set(key, id);
+    }
+    return id;
+  }
+
+  symbol(name: string): number {
+    let id = this.#symbols.get(name);
+    if (id === undefined) {
+      id = this.#symbols.size;
+      this.#symbols.set(name, id);
+    }
+    return id;
+  }
+}
+
+/**
+ * A function body in a form two builds can compare: callees as old-build identities (via
+ * `callee`), types as signature ids, and — with relocations — static addresses as
+ * `symbol + addend` instead of numbers, so code that only moved compares equal.
+ */
+export function canonicalBody(
+  build: Build,
+  index: number,
+  canon: Canon,
+  callee: (index: number) => number,
+  relocAt?: (position: number, instructionStart: number) => Uint8Array | undefined,
+): string {
+  const { module, linking } = build;
+  const body = module.bodies[index - module.importedFunctions]!;
+  const bytes = relocateBody(module.bytes, body, {
+    ...identityMaps(),
+    func: callee,
+    type: (t) => canon.signature(module.types[t]!),
+    segment: (_kind, i) => i,
+    ...(linking
+      ? {
+          relocAt: (p: number) => {
+            const reloc = linking.addressAt.get(p);
+            if (!reloc) return undefined;
+            // Not executable: a marker no LEB starts with, then the symbol and addend.
+            const id = canon.symbol(reloc.symbol);
+            return new Uint8Array([0xff, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, reloc.addend & 0xff, (reloc.addend >> 8) & 0xff, (reloc.addend >> 16) & 0xff, (reloc.addend >>> 24) & 0xff]);
+          },
+        }
+      : relocAt
+        ? { relocAt }
+        : {}),
+  });
+  return Buffer.from(bytes).toString('latin1');
+}
+
+/**
+ * Matches the functions of two builds: imports by module and name, then names from the name
+ * section, then export names, then, for what is left, the structure of their bodies (callees
+ * already matched are part of the structure), repeated until nothing more matches. Robust to
+ * functions renumbered because others were added, and to a missing name section.
+ */
+export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): Matching {
+  const o = oldBuild.module;
+  const n = newBuild.module;
+  const newToOld = new Map<number, number>();
+  const oldToNew = new Map<number, number>();
+  const pair = (ni: number, oi: number): void => {
+    if (newToOld.has(ni) || oldToNew.has(oi)) return;
+    if (signatureText(typeOf(n, ni)) !== signatureText(typeOf(o, oi)) && (ni < n.importedFunctions || oi < o.importedFunctions)) return;
+    newToOld.set(ni, oi);
+    oldToNew.set(oi, ni);
+  };
+
+  const funcImports = (m: WasmModule) => m.imports.filter((i) => i.kind === 'func');
+  const oldImports = new Map(funcImports(o).map((imp, i) => [`${imp.module}\u0000${imp.name}`, i]));
+  funcImports(n).forEach((imp, i) => {
+    const oi = oldImports.get(`${imp.module}\u0000${imp.name}`);
+    if (oi !== undefined) pair(i, oi);
+  });
+
+  const uniqueBy = (entries: Iterable<[string, number]>): Map<string, number> => {
+    const seen = new Map<string, number>();
+    const dup = new Set<string>();
+    for (const [k, v] of entries) {
+      if (seen.has(k)) dup.add(k);
+      seen.set(k, v);
+    }
+    for (const k of dup) seen.delete(k);
+    return seen;
+  };
+  const definedNames = (m: WasmModule) => [...m.functionNames].filter(([i]) => i >= m.importedFunctions).map(([i, name]) => [name, i] as [string, number]);
+  const oldNames = uniqueBy(definedNames(o));
+  for (const [name, ni] of uniqueBy(definedNames(n))) {
+    const oi = oldNames.get(name);
+    if (oi !== undefined) pair(ni, oi);
+  }
+  const exported = (m: WasmModule) => m.exports.filter((e) => e.kind === 'func' && e.index >= m.importedFunctions).map((e) => [e.name, e.index] as [string, number]);
+  const oldExports = new Map(exported(o));
+  for (const [name, ni] of exported(n)) {
+    const oi = oldExports.get(name);
+    if (oi !== undefined) pair(ni, oi);
+  }
+
+  // Structure, to a fixed point: each round's matches make the next round's fingerprints sharper.
+  // A changed function has a new structure; it is found by where it sits instead: the same slot of
+  // the same element segment (a function pointer), or the same matched callers.
+  const oldCallers = callersOf(o);
+  const newCallers = callersOf(n);
+  for (;;) {
+    const oldLeft = range(o.importedFunctions, functionCount(o)).filter((i) => !oldToNew.has(i));
+    const newLeft = range(n.importedFunctions, functionCount(n)).filter((i) => !newToOld.has(i));
+    if (oldLeft.length === 0 || newLeft.length === 0) break;
+    const before = newToOld.size;
+    const fingerprint = (build: Build, i: number, toOld: (callee: number) => number | undefined): string =>
+      `${canon.signature(typeOf(build.module, i))}:${canonicalBody(build, i, canon, (c) => toOld(c) ?? UNKNOWN)}`;
+    const oldPrints = uniqueBy(oldLeft.map((i) => [fingerprint(oldBuild, i, (c) => (oldToNew.has(c) ? c : undefined)), i]));
+    const newPrints = uniqueBy(newLeft.map((i) => [fingerprint(newBuild, i, (c) => newToOld.get(c)), i]));
+    for (const [print, ni] of newPrints) {
+      const oi = oldPrints.get(print);
+      if (oi !== undefined) pair(ni, oi);
+    }
+    if (newToOld.size > before) continue;
+
+    o.elements.forEach((seg, s) => {
+      const other = n.elements[s];
+      if (!other || seg.encoding !== 'indices' || other.encoding !== 'indices') return;
+      (other.items as number[]).forEach((ni, k) => {
+        const oi = (seg.items as number[])[k];
+        if (oi !== undefined && !newToOld.has(ni) && !oldToNew.has(oi) && signatureText(typeOf(n, ni)) === signatureText(typeOf(o, oi))) pair(ni, oi);
+      });
+    });
+    if (newToOld.size > before) continue;
+
+    const place = (m: WasmModule, i: number, callers: Map<number, Set<number>>, toOld: (c: number) => number | undefined): string | undefined => {
+      const known = [...(callers.get(i) ?? [])].map(toOld).filter((c): c is number => c !== undefined);
+      return known.length === 0 ? undefined : `${signatureText(typeOf(m, i))}|${known.sort((a, b) => a - b).join(',')}`;
+    };
+    const oldPlaces = uniqueBy(oldLeft.flatMap((i) => {
+      const key = place(o, i, oldCallers, (c) => (oldToNew.has(c) ? c : undefined));
+      return key === undefined ? [] : [[key, i] as [string, number]];
+    }));
+    const newPlaces = uniqueBy(newLeft.flatMap((i) => {
+      const key = place(n, i, newCallers, (c) => newToOld.get(c));
+      return key === undefined ? [] : [[key, i] as [string, number]];
+    }));
+    for (const [key, ni] of newPlaces) {
+      const oi = oldPlaces.get(key);
+      if (oi !== undefined) pair(ni, oi);
+    }
+    if (newToOld.size === before) break;
+  }
+  return { newToOld, oldToNew };
+}
+
+/** For every function, the functions that call it or take its address. */
+function callersOf(m: WasmModule): Map<number, Set<number>> {
+  const callers = new Map<number, Set<number>>();
+  m.bodies.forEach((body, k) => {
+    const caller = m.importedFunctions + k;
+    relocateBody(m.bytes, body, {
+      ...identityMaps(),
+      segment: (_kind, i) => i,
+      func: (callee) => {
+        let set = callers.get(callee);
+        if (!set) callers.set(callee, (set = new Set()));
+        set.add(caller);
+        return callee;
+      },
+    });
+  });
+  return callers;
+}
+
+/** The callee numbering for comparing a matched pair: old identities, new-only functions apart. */
+export function calleeInOld(matching: Matching): (index: number) => number {
+  return (c) => matching.newToOld.get(c) ?? NEW_BASE + c;
+}
+
+export function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+}

@@ -1,0 +1,144 @@
+import { HotpatchError } from '../errors.js';
+import { type BaselineManifest, decodeBaselineManifest, sha256 } from '../format/manifest.js';
+import { readLinking } from '../format/linking.js';
+import { parseModule } from '../format/module.js';
+import { type BuiltPatch, buildPatch } from './build.js';
+import { type Carried, emitPatch } from './_emit.js';
+import { type DiffReason, patchabilityReasons, structuralReasons } from './_eligibility.js';
+import { type Build, Canon, calleeInOld, canonicalBody, matchFunctions } from './_match.js';
+import { addressConstantReasons, staticReasons } from './_statics.js';
+
+export type { DiffReason } from './_eligibility.js';
+
+/** Options of {@link diffBuilds}. */
+export interface DiffOptions {
+  /** The baseline prepared from `old` (bytes, or its manifest). */
+  readonly baseline: Uint8Array | BaselineManifest;
+  readonly id: string;
+  readonly sequence?: number;
+  readonly cumulative?: boolean;
+  readonly description?: string;
+}
+
+/** A patch was built: which baseline functions it replaces and which new helpers it carries. */
+export interface Hotpatchable {
+  readonly hotpatchable: true;
+  readonly patch: BuiltPatch;
+  readonly changed: readonly string[];
+  readonly added: readonly string[];
+  /** True when both builds carried relocations (-Wl,--emit-relocs): static moves were checked exactly. */
+  readonly exactStatics: boolean;
+}
+
+/** The change needs a new baseline, for these reasons. */
+export interface NotHotpatchable {
+  readonly hotpatchable: false;
+  readonly reasons: readonly DiffReason[];
+}
+
+const name = (build: Build, i: number): string =>
+  build.module.functionNames.get(i) ?? build.module.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
+
+/**
+ * Builds a patch from two builds of the same program, the way kpatch-build's create-diff-object
+ * does: `old` is the build the baseline was prepared from, `new` the fixed one. The patch carries
+ * every function whose code changed (compared by structure, not bytes) and the new helpers they
+ * call, bound back to the baseline. When the change cannot be carried, says why, every reason.
+ * @throws HotpatchError E_NOT_WASM, E_INVALID_WASM, E_UNSUPPORTED_FEATURE, E_NOT_A_BASELINE,
+ * E_WRONG_BUILD (old is not the baseline's source), E_NOTHING_TO_PATCH, E_PATCH_REJECTED
+ */
+export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, options: DiffOptions): Promise<Hotpatchable | NotHotpatchable> {
+  const baseline = options.baseline instanceof Uint8Array ? decodeBaselineManifest(options.baseline) : options.baseline;
+  const oldModule = parseModule(oldWasm);
+  const newModule = parseModule(newWasm);
+  if ((await sha256(oldWasm)) !== baseline.source) {
+    throw new HotpatchError(
+      'E_WRONG_BUILD',
+      'the old build is not the one this baseline was prepared from (its SHA-256 differs from the baseline\'s source); pass the exact file given to prepare',
+    );
+  }
+  if (!WebAssembly.validate(newWasm as Uint8Array<ArrayBuffer>)) throw new HotpatchError('E_INVALID_WASM', 'the new build is not valid WebAssembly');
+  const oldBuild: Build = { module: oldModule, linking: readLinking(oldModule) };
+  const newBuild: Build = { module: newModule, linking: readLinking(newModule) };
+  const exactStatics = oldBuild.linking !== undefined && newBuild.linking !== undefined;
+  // Without relocations on both sides, compare raw constants: symbols on one side only would mismatch.
+  const [a, b]: Build[] = exactStatics ? [oldBuild, newBuild] : [{ ...oldBuild, linking: undefined }, { ...newBuild, linking: undefined }];
+
+  const canon = new Canon();
+  const matching = matchFunctions(a!, b!, canon);
+  const reasons = structuralReasons(a!, b!, matching);
+
+  const callee = calleeInOld(matching);
+  const changed: [old: number, new: number][] = [];
+  for (const [ni, oi] of matching.newToOld) {
+    if (ni < newModule.importedFunctions) continue;
+    if (canonicalBody(a!, oi, canon, (c) => c) !== canonicalBody(b!, ni, canon, callee)) changed.push([oi, ni]);
+  }
+  changed.sort((x, y) => x[0] - y[0]);
+
+  // New functions the changed code reaches travel with the patch.
+  const helpers: number[] = [];
+  const pending = changed.map(([, ni]) => ni);
+  const seen = new Set(pending);
+  while (pending.length > 0) {
+    const fn = pending.pop()!;
+    for (const c of calleesOf(b!, fn)) {
+      if (!matching.newToOld.has(c) && !seen.has(c)) {
+        seen.add(c);
+        helpers.push(c);
+        pending.push(c);
+      }
+    }
+  }
+  helpers.sort((x, y) => x - y);
+
+  reasons.push(...patchabilityReasons(baseline, changed.map(([oi]) => oi), oldModule));
+  reasons.push(...(exactStatics ? staticReasons(oldBuild, newBuild) : addressConstantReasons(a!, b!, changed, canon, callee)));
+  if (changed.length === 0 && reasons.length === 0) {
+    throw new HotpatchError('E_NOTHING_TO_PATCH', 'no function changed between the two builds: nothing to patch');
+  }
+
+  const targetName = (oi: number): string => {
+    const fn = baseline.functions.find((f) => f.index === oi);
+    const unique = fn && baseline.functions.filter((f) => f.name === fn.name).length === 1;
+    return unique ? fn.name : `#${oi}`;
+  };
+  const carried: Carried[] = [...changed.map(([oi, ni]) => ({ index: ni, export: targetName(oi) })), ...helpers.map((index) => ({ index }))];
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = emitPatch(b!, matching, carried);
+  } catch (error) {
+    if (!(error instanceof HotpatchError)) throw error;
+    reasons.push({ code: 'USES_SEGMENTS', item: 'changed code', message: `${error.message}; ship it with a new baseline` });
+  }
+  if (reasons.length > 0 || !bytes) return { hotpatchable: false, reasons };
+
+  const patch = await buildPatch({
+    wasm: bytes,
+    manifest: {
+      id: options.id,
+      sequence: options.sequence ?? 1,
+      cumulative: options.cumulative ?? false,
+      description: options.description ?? `changed: ${changed.map(([oi]) => targetName(oi)).join(', ')}`,
+      targets: changed.map(([oi]) => ({ function: targetName(oi), export: targetName(oi) })),
+    },
+    baseline,
+  });
+  return {
+    hotpatchable: true,
+    patch,
+    changed: changed.map(([oi]) => targetName(oi)),
+    added: helpers.map((h) => name(b!, h)),
+    exactStatics,
+  };
+}
+
+function calleesOf(build: Build, fn: number): number[] {
+  const out: number[] = [];
+  canonicalBody(build, fn, new Canon(), (c) => {
+    out.push(c);
+    return c;
+  });
+  return out;
+}
+

@@ -1,0 +1,148 @@
+import { HotpatchError } from '../errors.js';
+import { ByteReader, ByteWriter } from './bytes.js';
+import { newInstruction, Op, readInstruction } from './instructions.js';
+import type { FunctionBody } from './module.js';
+
+/**
+ * How to renumber the indices a function body refers to. Each map returns the new index; a map
+ * may throw a HotpatchError when the reference cannot be carried (for example a data segment
+ * that lives only in the baseline).
+ */
+export interface IndexMaps {
+  func(index: number): number;
+  type(index: number): number;
+  global(index: number): number;
+  table(index: number): number;
+  tag(index: number): number;
+  /** `memory.init` / `data.drop` / `table.init` / `elem.drop`: the segment index, or throw. */
+  segment(kind: 'data' | 'elem', index: number): number;
+  /**
+   * For constants and memory offsets: given the absolute position of an immediate, bytes to emit
+   * instead of its LEB, or undefined to keep it. Used to normalise address constants to
+   * `symbol + addend` when comparing builds linked with `--emit-relocs`.
+   */
+  relocAt?(position: number, instructionStart: number): Uint8Array | undefined;
+}
+
+const VALTYPE_BLOCK = new Set([0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
+
+/**
+ * Re-encodes a function body (locals and code, without its size prefix) with every index
+ * renumbered through `maps`. Everything else is copied byte for byte.
+ * @throws HotpatchError whatever the maps throw; E_UNSUPPORTED_FEATURE for unknown opcodes
+ */
+export function relocateBody(bytes: Uint8Array, body: FunctionBody, maps: IndexMaps): Uint8Array {
+  const out = new ByteWriter().bytes(bytes.subarray(body.bodyStart, body.codeStart));
+  const r = new ByteReader(bytes, body.codeStart, body.end);
+  const ins = newInstruction();
+  while (!r.done) {
+    readInstruction(r, ins);
+    const { op } = ins;
+    const imm = new ByteReader(bytes, ins.start + 1, ins.end);
+    switch (op) {
+      case Op.block:
+      case Op.loop:
+      case Op.if:
+      case Op.try: {
+        const b = bytes[ins.start + 1]!;
+        if (VALTYPE_BLOCK.has(b)) out.bytes(bytes.subarray(ins.start, ins.end));
+        else out.u8(op).s32(maps.type(imm.s33()));
+        break;
+      }
+      case Op.call:
+      case Op.returnCall:
+      case Op.refFunc:
+        out.u8(op).u32(maps.func(ins.index));
+        break;
+      case Op.callIndirect:
+      case Op.returnCallIndirect: {
+        const type = imm.u32();
+        const table = imm.u32();
+        out.u8(op).u32(maps.type(type)).u32(maps.table(table));
+        break;
+      }
+      case Op.globalGet:
+      case Op.globalSet:
+        out.u8(op).u32(maps.global(ins.index));
+        break;
+      case Op.tableGet:
+      case Op.tableSet:
+        out.u8(op).u32(maps.table(ins.index));
+        break;
+      case Op.throw:
+      case Op.catch:
+        out.u8(op).u32(maps.tag(ins.index));
+        break;
+      case Op.i32Const:
+      case Op.i64Const:
+        copyWithRelocs(bytes, ins.start, ins.end, out, maps);
+        break;
+      case Op.prefixFC: {
+        const sub = imm.u32();
+        const head = (): ByteWriter => out.u8(op).u32(sub);
+        switch (sub) {
+          case 8: // memory.init data mem
+            head().u32(maps.segment('data', imm.u32())).u32(imm.u32());
+            break;
+          case 9: // data.drop
+            head().u32(maps.segment('data', imm.u32()));
+            break;
+          case 12: { // table.init elem table
+            const elem = imm.u32();
+            head().u32(maps.segment('elem', elem)).u32(maps.table(imm.u32()));
+            break;
+          }
+          case 13: // elem.drop
+            head().u32(maps.segment('elem', imm.u32()));
+            break;
+          case 14: { // table.copy dst src
+            const dst = imm.u32();
+            head().u32(maps.table(dst)).u32(maps.table(imm.u32()));
+            break;
+          }
+          case 15:
+          case 16:
+          case 17:
+            head().u32(maps.table(imm.u32()));
+            break;
+          default:
+            out.bytes(bytes.subarray(ins.start, ins.end));
+        }
+        break;
+      }
+      default:
+        // Loads and stores (and SIMD / atomic ones) may carry a static address in their offset.
+        if ((op >= 0x28 && op <= 0x3e) || op === Op.prefixSIMD || op === Op.prefixAtomic) copyWithRelocs(bytes, ins.start, ins.end, out, maps);
+        else out.bytes(bytes.subarray(ins.start, ins.end));
+    }
+  }
+  return out.finish();
+}
+
+function copyWithRelocs(bytes: Uint8Array, start: number, end: number, out: ByteWriter, maps: IndexMaps): void {
+  if (maps.relocAt) {
+    for (let p = start + 1; p < end; p++) {
+      const replacement = maps.relocAt(p, start);
+      if (replacement === undefined) continue;
+      const leb = new ByteReader(bytes, p, end);
+      leb.skipLeb();
+      out.bytes(bytes.subarray(start, p)).bytes(replacement).bytes(bytes.subarray(leb.pos, end));
+      return;
+    }
+  }
+  out.bytes(bytes.subarray(start, end));
+}
+
+/** Maps that refuse everything that is not an identity: a starting point to override. */
+export function identityMaps(): IndexMaps {
+  return {
+    func: (i) => i,
+    type: (i) => i,
+    global: (i) => i,
+    table: (i) => i,
+    tag: (i) => i,
+    segment: (kind, i) => {
+      throw new HotpatchError('E_UNSUPPORTED_FEATURE', `${kind} segment ${i} cannot be moved to another module`);
+    },
+  };
+}
