@@ -1,0 +1,101 @@
+// A tiny account service, the guest of the examples and the demo. Requests arrive through a
+// shared buffer; state (accounts, balances, counters) lives in linear memory for the guest's life.
+//
+// The fixed build of service.c: set_name copies exactly `len` bytes, refuses names without room
+// for the terminator, and writes the terminator itself. Nothing else differs.
+typedef unsigned char u8;
+typedef unsigned int u32;
+
+enum { ROLE_USER = 1, ROLE_ADMIN = 7 };
+enum { REQ_SET_NAME = 1, REQ_DEPOSIT = 2, REQ_WITHDRAW = 3, REQ_AUDIT = 4, REQ_BALANCE = 5 };
+enum { OK = 0, E_BAD_ACCOUNT = -1, E_TOO_LONG = -2, E_FUNDS = -3, E_DENIED = -4, E_BAD_REQUEST = -5 };
+#define ACCOUNTS 64
+#define NAME_MAX 16
+
+struct account {
+  char name[NAME_MAX];
+  u8 role;
+  u8 pad[3];
+  u32 balance;
+};
+
+static struct account accounts[ACCOUNTS];
+static u32 requests_served;
+static u32 audits_run;
+static u8 request[256];
+
+__attribute__((export_name("request_buffer"))) u8 *request_buffer(void) { return request; }
+
+__attribute__((export_name("init"))) void init(void) {
+  for (u32 i = 0; i < ACCOUNTS; i++) {
+    accounts[i].role = i == 0 ? ROLE_ADMIN : ROLE_USER;
+    accounts[i].balance = 100;
+    for (u32 j = 0; j < NAME_MAX; j++) accounts[i].name[j] = 0;
+  }
+  requests_served = 0;
+  audits_run = 0;
+}
+
+__attribute__((noinline)) static struct account *lookup(u32 id) { return id < ACCOUNTS ? &accounts[id] : 0; }
+
+__attribute__((export_name("set_name"), noinline)) int set_name(u32 id, const u8 *src, u32 len) {
+  struct account *a = lookup(id);
+  if (!a) return E_BAD_ACCOUNT;
+  if (len >= NAME_MAX) return E_TOO_LONG; // FIX: leave room for the terminator
+  for (u32 i = 0; i < len; i++) a->name[i] = src[i];
+  a->name[len] = 0;
+  return OK;
+}
+
+__attribute__((noinline)) static int deposit(u32 id, u32 amount) {
+  struct account *a = lookup(id);
+  if (!a) return E_BAD_ACCOUNT;
+  a->balance += amount;
+  return OK;
+}
+
+__attribute__((noinline)) static int withdraw(u32 id, u32 amount) {
+  struct account *a = lookup(id);
+  if (!a) return E_BAD_ACCOUNT;
+  if (a->balance < amount) return E_FUNDS;
+  a->balance -= amount;
+  return OK;
+}
+
+// Administrators may audit: it reports the sum of all balances. Anyone else is refused.
+__attribute__((noinline)) static int audit(u32 id) {
+  struct account *a = lookup(id);
+  if (!a) return E_BAD_ACCOUNT;
+  if (a->role != ROLE_ADMIN) return E_DENIED;
+  audits_run++;
+  u32 total = 0;
+  for (u32 i = 0; i < ACCOUNTS; i++) total += accounts[i].balance;
+  return (int)total;
+}
+
+// One request: kind, account, and either an amount or `len` bytes of payload in the buffer.
+__attribute__((export_name("handle"))) int handle(u32 kind, u32 id, u32 arg) {
+  requests_served++;
+  switch (kind) {
+    case REQ_SET_NAME: return set_name(id, request, arg);
+    case REQ_DEPOSIT: return deposit(id, arg);
+    case REQ_WITHDRAW: return withdraw(id, arg);
+    case REQ_AUDIT: return audit(id);
+    case REQ_BALANCE: { struct account *a = lookup(id); return a ? (int)a->balance : E_BAD_ACCOUNT; }
+    default: return E_BAD_REQUEST;
+  }
+}
+
+__attribute__((export_name("role"))) u32 role(u32 id) { struct account *a = lookup(id); return a ? a->role : 0; }
+__attribute__((export_name("requests_served"))) u32 get_requests_served(void) { return requests_served; }
+__attribute__((export_name("audits_run"))) u32 get_audits_run(void) { return audits_run; }
+__attribute__((export_name("state"))) const struct account *state(void) { return accounts; }
+__attribute__((export_name("state_size"))) u32 state_size(void) { return sizeof accounts; }
+
+// The operator's console: demote (or promote) an account, e.g. after an intrusion was detected.
+__attribute__((export_name("set_role"))) int set_role(u32 id, u32 new_role) {
+  struct account *a = lookup(id);
+  if (!a) return E_BAD_ACCOUNT;
+  a->role = (u8)new_role;
+  return OK;
+}
