@@ -65,8 +65,33 @@ describe('the wasm-hotpatch command', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('diff: exit 0 and a patch, or exit 3 and every reason, never a partial file', async () => {
+    const examples = new URL('../patches/', import.meta.url).pathname;
+    const fix = join(dir, 'fix-c.patch.wasm');
+    const ok = await run('diff', `${examples}account-service/service.wasm`, `${examples}account-service/service-fixed.wasm`, '--baseline', baseline, '-o', fix, '--id', 'fix-c', '--json');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ hotpatchable: true, changed: ['set_name'], exactStatics: true, manifest: { id: 'fix-c' } });
+    expect(JSON.parse((await run('inspect', fix, '--json')).stdout)).toMatchObject({ kind: 'patch', targets: [{ function: 'set_name' }] });
+
+    const framesBaseline = `${examples}rust-frames-refused/frames.baseline.wasm`;
+    const out = join(dir, 'frames.patch.wasm');
+    const refused = await run('diff', `${examples}rust-frames-refused/frames.wasm`, `${examples}rust-frames-refused/frames-fixed.wasm`, '--baseline', framesBaseline, '-o', out, '--json');
+    expect(refused.code).toBe(3);
+    const answer = JSON.parse(refused.stdout);
+    expect(answer.hotpatchable).toBe(false);
+    expect(answer.reasons[0]).toEqual({ code: expect.any(String), item: expect.any(String), message: expect.any(String) });
+    const text = await run('diff', `${examples}rust-frames-refused/frames.wasm`, `${examples}rust-frames-refused/frames-fixed.wasm`, '--baseline', framesBaseline, '-o', out);
+    expect(text.code).toBe(3);
+    expect(text.stdout).toMatch(/^needs a new baseline: \d+ changes a patch cannot carry/);
+    expect(existsSync(out)).toBe(false);
+
+    const wrong = await run('diff', `${examples}rust-quota/quota.wasm`, `${examples}rust-quota/quota-fixed.wasm`, '--baseline', framesBaseline, '-o', out);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('E_WRONG_BUILD');
+  });
+
   it('prints help with an example for every command', async () => {
-    for (const command of ['prepare', 'build', 'inspect']) {
+    for (const command of ['prepare', 'build', 'diff', 'inspect', 'demo']) {
       const help = await run(command, '--help');
       expect(help.code).toBe(0);
       expect(help.stdout).toContain('Example: wasm-hotpatch');

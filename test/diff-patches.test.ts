@@ -113,3 +113,30 @@ describe('patches/account-service, fixed in C and diffed', () => {
     expect(traffic(patched)).toEqual(traffic(oldGuest));
   });
 });
+
+describe('diff on real toolchain output', () => {
+  it('finds the one function that changed in a 1 MB Rust build and in a stripped emscripten build', async () => {
+    const { editOneConstant } = await import('../bench/_edit.js');
+    const { brotliWasm, sqlJsWasm } = await import('../bench/_libraries.js');
+    for (const old of [brotliWasm(), sqlJsWasm()]) {
+      const { bytes, index } = editOneConstant(old, 200);
+      const baseline = await prepare(old);
+      const result = await diffBuilds(old, bytes, { baseline: baseline.bytes, id: 'one' });
+      expect(result.hotpatchable).toBe(true);
+      if (!result.hotpatchable) return;
+      const target = baseline.manifest.functions.find((f) => f.index === index)!;
+      expect(result.changed).toEqual([baseline.manifest.functions.filter((f) => f.name === target.name).length === 1 ? target.name : `#${index}`]);
+      // The patch binds to a real running instance: memory, globals, tables and live entries resolve.
+      const module = await WebAssembly.compile(baseline.bytes as BufferSource);
+      const imports = Object.fromEntries(
+        WebAssembly.Module.imports(module).map((i) => [i.module, {}]),
+      ) as Record<string, Record<string, unknown>>;
+      for (const i of WebAssembly.Module.imports(module)) {
+        imports[i.module]![i.name] = i.kind === 'function' ? () => 0 : i.kind === 'memory' ? new WebAssembly.Memory({ initial: 256, maximum: 32768 }) : i.kind === 'table' ? new WebAssembly.Table({ initial: 4096, element: 'anyfunc' }) : new WebAssembly.Global({ value: 'i32', mutable: true }, 0);
+      }
+      const guest = Guest.adopt(new WebAssembly.Instance(module, imports as WebAssembly.Imports), module);
+      const patch = guest.apply(await guest.load(result.patch.bytes));
+      expect(guest.status().functions).toEqual([expect.objectContaining({ index, patch: patch.id })]);
+    }
+  });
+});

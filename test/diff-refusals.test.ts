@@ -32,10 +32,10 @@ async function diff(newSource: string, oldSource = OLD) {
   return diffBuilds(old, await watToWasm(`(module ${newSource})`), { baseline: baseline.bytes, id: 'p' });
 }
 
-async function refused(newSource: string): Promise<DiffReason[]> {
+async function refused(newSource: string): Promise<readonly DiffReason[]> {
   const result = await diff(newSource);
   expect(result.hotpatchable, 'expected a refusal').toBe(false);
-  const reasons = (result as { reasons: DiffReason[] }).reasons;
+  const reasons = (result as { reasons: readonly DiffReason[] }).reasons;
   for (const r of reasons) {
     expect(r.message.length).toBeGreaterThan(20);
     expect(r.item.length).toBeGreaterThan(0);
@@ -85,10 +85,10 @@ describe('diff refuses what a patch cannot carry, naming each item', () => {
   });
 });
 
-async function refusedBackwards(oldSource: string): Promise<DiffReason[]> {
+async function refusedBackwards(oldSource: string): Promise<readonly DiffReason[]> {
   const result = await diff(OLD, oldSource);
   expect(result.hotpatchable).toBe(false);
-  return (result as { reasons: DiffReason[] }).reasons;
+  return (result as { reasons: readonly DiffReason[] }).reasons;
 }
 
 describe('statics in linear memory (C, clang + wasm-ld)', () => {
@@ -108,13 +108,13 @@ describe('statics in linear memory (C, clang + wasm-ld)', () => {
   it('with -Wl,--emit-relocs: a static moved under unchanged code is refused by name', async () => {
     const result = await pair('statics-moved', '.relocs.wasm');
     expect(result).toMatchObject({ hotpatchable: false });
-    expect((result as { reasons: DiffReason[] }).reasons).toContainEqual(expect.objectContaining({ code: 'STATIC_MOVED', item: 'hits' }));
+    expect((result as { reasons: readonly DiffReason[] }).reasons).toContainEqual(expect.objectContaining({ code: 'STATIC_MOVED', item: 'hits' }));
   });
 
   it('without relocations: the same pairs are caught by their address constants', async () => {
     expect(await pair('statics-code-change', '.wasm')).toMatchObject({ hotpatchable: true, exactStatics: false });
     expect(await pair('statics-added', '.wasm')).toMatchObject({ hotpatchable: false, reasons: [expect.objectContaining({ code: 'ADDRESS_CONSTANTS_CHANGED', item: 'hit' })] });
-    const moved = (await pair('statics-moved', '.wasm')) as { reasons: DiffReason[] };
+    const moved = (await pair('statics-moved', '.wasm')) as { reasons: readonly DiffReason[] };
     expect(moved.reasons).toContainEqual(expect.objectContaining({ code: 'ADDRESS_CONSTANTS_CHANGED', item: 'reset' }));
   });
 });

@@ -34,7 +34,8 @@ export interface DiffReason {
 const REBUILD = 'ship it with a new baseline (prepare the new build)';
 
 const fname = (m: WasmModule, i: number): string => m.functionNames.get(i) ?? m.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
-const gname = (m: WasmModule, i: number): string => m.globalNames.get(i) ?? `global ${i}`;
+const gname = (m: WasmModule, i: number): string =>
+  m.globalNames.get(i) ?? m.exports.find((e) => e.kind === 'global' && e.index === i)?.name ?? `global ${i}`;
 const same = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
   a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
 

@@ -9,6 +9,7 @@ const main = defineCommand({
   subCommands: {
     prepare: () => import('./prepare.js').then((m) => m.default),
     build: () => import('./build.js').then((m) => m.default),
+    diff: () => import('./diff.js').then((m) => m.default),
     inspect: () => import('./inspect.js').then((m) => m.default),
     demo: () => import('./demo.js').then((m) => m.default),
   },
