@@ -66,6 +66,27 @@ describe('diff builds patches that behave like the new build', () => {
     expect(patched).toEqual(expected);
   });
 
+  it('carries a new global that only the changed code uses as the patch\'s own state', async () => {
+    const counting = PROGRAM({ scale: '(global.set $calls (i32.add (global.get $calls) (i32.const 1))) (i32.mul (local.get 0) (global.get $calls))' }).replace(
+      '(memory (export "memory") 1)',
+      '(memory (export "memory") 1) (global $calls (mut i32) (i32.const 0))',
+    );
+    const old = await watToWasm(PROGRAM());
+    const baseline = await prepare(old);
+    const result = await diffBuilds(old, await watToWasm(counting), { baseline: baseline.bytes, id: 'count' });
+    expect(result).toMatchObject({ hotpatchable: true, changed: ['scale'], ownedGlobals: ['calls'] });
+    if (!result.hotpatchable) return;
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, any>;
+    expect(e.compute(5)).toBe(15);
+    const patch = guest.apply(await guest.load(result.patch.bytes));
+    expect([e.compute(5), e.compute(5), e.compute(5)]).toEqual([5, 10, 15]); // the counter lives in the patch
+    guest.revert(patch);
+    expect(e.compute(5)).toBe(15);
+    guest.apply(patch);
+    expect(e.compute(5)).toBe(20); // and keeps its value while the patch is loaded
+  });
+
   it('random small edits to a function body always give a patch that matches the edited build', async () => {
     const ops = ['i32.add', 'i32.sub', 'i32.mul', 'i32.xor', 'i32.and', 'i32.or', 'i32.shr_s'];
     await fc.assert(

@@ -46,7 +46,7 @@ async function refused(newSource: string): Promise<readonly DiffReason[]> {
 describe('diff refuses what a patch cannot carry, naming each item', () => {
   it.each([
     ['a changed signature', edit('(func $helper (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))', '(func $helper (param i32) (result i64) (i64.const 3))').replace('(call $helper (call $inc (local.get 0)))', '(i32.wrap_i64 (call $helper (call $inc (local.get 0))))'), 'SIGNATURE_CHANGED', 'helper'],
-    ['a global added', edit('(global $count (mut i32) (i32.const 0))', '(global $count (mut i32) (i32.const 0)) (global $extra (mut i32) (i32.const 0))'), 'GLOBAL_ADDED', 'extra'],
+    ['a global added and exported', edit('(global $count (mut i32) (i32.const 0))', '(global $count (mut i32) (i32.const 0)) (global $extra (export "extra") (mut i32) (i32.const 0))'), 'GLOBAL_ADDED', 'extra'],
     ['a global removed', edit('(global $count (mut i32) (i32.const 0))', '(global $count (mut i32) (i32.const 0)) (global $extra (mut i32) (i32.const 0))'), 'GLOBAL_REMOVED', 'extra'],
     ['a global given a new initial value', edit('(global $count (mut i32) (i32.const 0))', '(global $count (mut i32) (i32.const 5))'), 'GLOBAL_CHANGED', 'count'],
     ['a global given a new type', edit('(global $count (mut i32) (i32.const 0))', '(global $count i32 (i32.const 0))').replace('(global.set $count (i32.add (global.get $count) (i32.const 1)))', '').replace('(func $boot (global.set $count (i32.const 0)))', '(func $boot)'), 'GLOBAL_CHANGED', 'count'],

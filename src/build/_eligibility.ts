@@ -34,7 +34,8 @@ export interface DiffReason {
 const REBUILD = 'ship it with a new baseline (prepare the new build)';
 
 const fname = (m: WasmModule, i: number): string => m.functionNames.get(i) ?? m.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
-const gname = (m: WasmModule, i: number): string =>
+/** A global's name for messages: name section, else export name, else `global N`. */
+export const gname = (m: WasmModule, i: number): string =>
   m.globalNames.get(i) ?? m.exports.find((e) => e.kind === 'global' && e.index === i)?.name ?? `global ${i}`;
 const same = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
   a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
@@ -79,7 +80,13 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
 
   const oldGlobalCount = o.importedGlobals + o.globals.length;
   const newGlobalCount = n.importedGlobals + n.globals.length;
-  for (let g = oldGlobalCount; g < newGlobalCount; g++) add('GLOBAL_ADDED', gname(n, g), `global \`${gname(n, g)}\` was added: the running guest has no storage for it; keep the state in an existing global or in memory the patch owns, or ${REBUILD}`);
+  for (let g = oldGlobalCount; g < newGlobalCount; g++) {
+    add(
+      'GLOBAL_ADDED',
+      gname(n, g),
+      `global \`${gname(n, g)}\` was added and is used outside the changed code (or exported, or not a plain constant initialiser): the running guest has no storage for it; use it only from the changed functions (the patch then owns it), or ${REBUILD}`,
+    );
+  }
   for (let g = newGlobalCount; g < oldGlobalCount; g++) add('GLOBAL_REMOVED', gname(o, g), `global \`${gname(o, g)}\` was removed; ${REBUILD}`);
   for (let k = 0; k < Math.min(o.globals.length, n.globals.length); k++) {
     const a = o.globals[k]!;

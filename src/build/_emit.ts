@@ -21,7 +21,7 @@ export interface Carried {
  * (`baseline` imports). Index spaces are rebuilt; bodies are otherwise copied byte for byte.
  * @throws HotpatchError E_UNSUPPORTED_FEATURE when a body uses the build's own data or element segments
  */
-export function emitPatch(newBuild: Build, matching: Matching, carried: readonly Carried[]): Uint8Array {
+export function emitPatch(newBuild: Build, matching: Matching, carried: readonly Carried[], ownGlobals: ReadonlySet<number> = new Set()): Uint8Array {
   const n: WasmModule = newBuild.module;
   const local = new Map(carried.map((c, k) => [c.index, k]));
   const types: FuncType[] = [];
@@ -58,7 +58,9 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
   for (const c of carried) relocateBody(n.bytes, n.bodies[c.index - n.importedFunctions]!, collect);
 
   const oldIndexToImport = new Map(funcImports.map((old, k) => [old, k]));
-  const globalList = [...globals].sort((a, b) => a - b);
+  // Globals the patch owns (new in this build, used only by carried code) are defined, not imported.
+  const globalList = [...globals].filter((g) => !ownGlobals.has(g)).sort((a, b) => a - b);
+  const ownList = [...globals].filter((g) => ownGlobals.has(g)).sort((a, b) => a - b);
   const tableList = [...tables].sort((a, b) => a - b);
   const tagList = [...tags].sort((a, b) => a - b);
   const hasMemory = n.memories.length + n.importedMemories > 0;
@@ -103,7 +105,7 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
       return target;
     },
     type: (t) => typeId(n.types[t]!),
-    global: (g) => globalList.indexOf(g),
+    global: (g) => (ownGlobals.has(g) ? globalList.length + ownList.indexOf(g) : globalList.indexOf(g)),
     table: (t) => tableList.indexOf(t),
     tag: (t) => tagList.indexOf(t),
   };
@@ -130,11 +132,16 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
   carried.forEach((c, k) => names.u32(funcBase + k).name(`${n.functionNames.get(c.index) ?? `#${c.index}`} [patch]`));
   const nameSection = new ByteWriter().name('name').u8(1).sized((w) => w.bytes(names.finish())).finish();
 
+  const ownGlobalEntries = ownList.map((g) => {
+    const def = n.globals[g - importedGlobals.length]!;
+    return new ByteWriter().u8(valTypeByte(def.type.type)).u8(def.type.mutable ? 1 : 0).bytes(def.init).finish();
+  });
   return new ByteWriter()
     .bytes(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]))
     .bytes(section(1, vector(types.map(encodeFuncType))))
     .bytes(section(2, vector(imports)))
     .bytes(section(3, vector(functionTypes)))
+    .bytes(ownGlobalEntries.length > 0 ? section(6, vector(ownGlobalEntries)) : new Uint8Array(0))
     .bytes(section(7, vector(exports)))
     .bytes(section(9, vector(refs.size > 0 ? [declared.finish()] : [])))
     .bytes(section(10, vector(bodies)))

@@ -1,10 +1,11 @@
 import { HotpatchError } from '../errors.js';
 import { type BaselineManifest, decodeBaselineManifest, sha256 } from '../format/manifest.js';
 import { readLinking } from '../format/linking.js';
-import { parseModule } from '../format/module.js';
+import { parseModule, type WasmModule } from '../format/module.js';
+import { identityMaps, relocateBody } from '../format/relocate.js';
 import { type BuiltPatch, buildPatch } from './build.js';
 import { type Carried, emitPatch } from './_emit.js';
-import { type DiffReason, patchabilityReasons, structuralReasons } from './_eligibility.js';
+import { type DiffReason, gname, patchabilityReasons, structuralReasons } from './_eligibility.js';
 import { type Build, Canon, calleeInOld, canonicalBody, matchFunctions } from './_match.js';
 import { addressConstantReasons, staticReasons } from './_statics.js';
 
@@ -26,6 +27,8 @@ export interface Hotpatchable {
   readonly patch: BuiltPatch;
   readonly changed: readonly string[];
   readonly added: readonly string[];
+  /** New globals the patch defines itself: state that starts when the patch loads and lives with it. */
+  readonly ownedGlobals: readonly string[];
   /** True when both builds carried relocations (-Wl,--emit-relocs): static moves were checked exactly. */
   readonly exactStatics: boolean;
 }
@@ -92,6 +95,12 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   }
   helpers.sort((x, y) => x - y);
 
+  // A new global used only by code the patch carries becomes the patch's own state.
+  const ownGlobals = carriedGlobals(b!, oldModule, new Set([...changed.map(([, ni]) => ni), ...helpers]));
+  for (let k = reasons.length - 1; k >= 0; k--) {
+    const r = reasons[k]!;
+    if (r.code === 'GLOBAL_ADDED' && [...ownGlobals].some((g) => gname(newModule, g) === r.item)) reasons.splice(k, 1);
+  }
   reasons.push(...patchabilityReasons(baseline, changed.map(([oi]) => oi), oldModule));
   reasons.push(...(exactStatics ? staticReasons(oldBuild, newBuild) : addressConstantReasons(a!, b!, changed, canon, callee)));
   if (changed.length === 0 && reasons.length === 0) {
@@ -106,7 +115,7 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   const carried: Carried[] = [...changed.map(([oi, ni]) => ({ index: ni, export: targetName(oi) })), ...helpers.map((index) => ({ index }))];
   let bytes: Uint8Array | undefined;
   try {
-    bytes = emitPatch(b!, matching, carried);
+    bytes = emitPatch(b!, matching, carried, ownGlobals);
   } catch (error) {
     if (!(error instanceof HotpatchError)) throw error;
     reasons.push({ code: 'USES_SEGMENTS', item: 'changed code', message: `${error.message}; ship it with a new baseline` });
@@ -129,8 +138,35 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     patch,
     changed: changed.map(([oi]) => targetName(oi)),
     added: helpers.map((h) => name(b!, h)),
+    ownedGlobals: [...ownGlobals].map((g) => gname(newModule, g)),
     exactStatics,
   };
+}
+
+/**
+ * New globals (beyond the old build's) that only carried functions touch, that are not exported
+ * and start from a plain constant: the patch can define them itself. They start from their initial
+ * value when the patch loads and live as long as the patch (livepatch's shadow variables).
+ */
+function carriedGlobals(build: Build, oldModule: WasmModule, carried: ReadonlySet<number>): Set<number> {
+  const m = build.module;
+  const oldCount = oldModule.importedGlobals + oldModule.globals.length;
+  const candidates = new Set<number>();
+  for (let g = Math.max(oldCount, m.importedGlobals); g < m.importedGlobals + m.globals.length; g++) {
+    const init = m.globals[g - m.importedGlobals]!.init;
+    const plainConstant = init.length >= 2 && [0x41, 0x42, 0x43, 0x44].includes(init[0]!) && init[init.length - 1] === 0x0b;
+    if (plainConstant && !m.exports.some((e) => e.kind === 'global' && e.index === g)) candidates.add(g);
+  }
+  if (candidates.size === 0) return candidates;
+  for (let f = m.importedFunctions; f < m.importedFunctions + m.functions.length; f++) {
+    if (carried.has(f)) continue;
+    relocateBody(m.bytes, m.bodies[f - m.importedFunctions]!, {
+      ...identityMaps(),
+      segment: (_kind, i) => i,
+      global: (g) => (candidates.delete(g), g),
+    });
+  }
+  return candidates;
 }
 
 function calleesOf(build: Build, fn: number): number[] {
