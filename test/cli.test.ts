@@ -28,7 +28,9 @@ describe('the wasm-hotpatch command', () => {
     const prepared = await run('prepare', files.service.pathname, '-o', baseline, '--json');
     expect(prepared.code).toBe(0);
     const summary = JSON.parse(prepared.stdout);
-    expect(summary).toMatchObject({ output: baseline, dispatch: 'entry', functions: 14, patchable: 14 });
+    expect(summary).toMatchObject({ output: baseline, dispatch: 'entry', notPatchable: [] });
+    expect(summary.patchable).toBe(summary.functions);
+    expect(summary.functions).toBeGreaterThan(10);
 
     const built = await run('build', files.patchWat.pathname, '--manifest', files.patchManifest.pathname, '--baseline', baseline, '-o', patch);
     expect(built.code).toBe(0);

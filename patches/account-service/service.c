@@ -7,9 +7,16 @@
 typedef unsigned char u8;
 typedef unsigned int u32;
 
+// -nostdlib: the compiler may still turn a clearing loop into a call to memset.
+void *memset(void *d, int c, unsigned long n) {
+  u8 *p = d;
+  while (n--) *p++ = (u8)c;
+  return d;
+}
+
 enum { ROLE_USER = 1, ROLE_ADMIN = 7 };
-enum { REQ_SET_NAME = 1, REQ_DEPOSIT = 2, REQ_WITHDRAW = 3, REQ_AUDIT = 4, REQ_BALANCE = 5 };
-enum { OK = 0, E_BAD_ACCOUNT = -1, E_TOO_LONG = -2, E_FUNDS = -3, E_DENIED = -4, E_BAD_REQUEST = -5 };
+enum { REQ_SET_NAME = 1, REQ_DEPOSIT = 2, REQ_WITHDRAW = 3, REQ_AUDIT = 4, REQ_BALANCE = 5, REQ_NOTE = 6 };
+enum { OK = 0, E_BAD_ACCOUNT = -1, E_TOO_LONG = -2, E_FUNDS = -3, E_DENIED = -4, E_BAD_REQUEST = -5, E_NO_MEMORY = -6 };
 #define ACCOUNTS 64
 #define NAME_MAX 16
 
@@ -24,6 +31,9 @@ static struct account accounts[ACCOUNTS];
 static u32 requests_served;
 static u32 audits_run;
 static u8 request[256];
+static u8 arena[4096];
+static u32 arena_top;
+static u8 *notes[ACCOUNTS];
 
 __attribute__((export_name("request_buffer"))) u8 *request_buffer(void) { return request; }
 
@@ -35,9 +45,33 @@ __attribute__((export_name("init"))) void init(void) {
   }
   requests_served = 0;
   audits_run = 0;
+  arena_top = 0;
+  for (u32 i = 0; i < ACCOUNTS; i++) notes[i] = 0;
 }
 
+
 __attribute__((noinline)) static struct account *lookup(u32 id) { return id < ACCOUNTS ? &accounts[id] : 0; }
+
+// The service's allocator: a bump arena. Returns 0 when it is full.
+__attribute__((noinline)) static void *arena_alloc(u32 size) {
+  if (size > sizeof arena - arena_top) return 0;
+  void *p = arena + arena_top;
+  arena_top += (size + 7) & ~7u;
+  return p;
+}
+
+// Attaches a note (the request payload, `len` bytes) to an account; returns its length.
+__attribute__((noinline)) static int add_note(u32 id, u32 len) {
+  struct account *a = lookup(id);
+  if (!a) return E_BAD_ACCOUNT;
+  if (len > 200) return E_TOO_LONG;
+  u8 *p = arena_alloc(len + 1);
+  if (!p) return E_NO_MEMORY;
+  for (u32 i = 0; i < len; i++) p[i] = request[i];
+  p[len] = 0;
+  notes[id] = p;
+  return (int)len;
+}
 
 __attribute__((export_name("set_name"), noinline)) int set_name(u32 id, const u8 *src, u32 len) {
   struct account *a = lookup(id);
@@ -82,6 +116,7 @@ __attribute__((export_name("handle"))) int handle(u32 kind, u32 id, u32 arg) {
     case REQ_WITHDRAW: return withdraw(id, arg);
     case REQ_AUDIT: return audit(id);
     case REQ_BALANCE: { struct account *a = lookup(id); return a ? (int)a->balance : E_BAD_ACCOUNT; }
+    case REQ_NOTE: return add_note(id, arg);
     default: return E_BAD_REQUEST;
   }
 }
@@ -91,6 +126,7 @@ __attribute__((export_name("requests_served"))) u32 get_requests_served(void) { 
 __attribute__((export_name("audits_run"))) u32 get_audits_run(void) { return audits_run; }
 __attribute__((export_name("state"))) const struct account *state(void) { return accounts; }
 __attribute__((export_name("state_size"))) u32 state_size(void) { return sizeof accounts; }
+__attribute__((export_name("note"))) const u8 *note(u32 id) { return id < ACCOUNTS ? notes[id] : 0; }
 
 // The operator's console: demote (or promote) an account, e.g. after an intrusion was detected.
 __attribute__((export_name("set_role"))) int set_role(u32 id, u32 new_role) {

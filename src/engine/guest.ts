@@ -7,11 +7,14 @@ import {
   decodeBaselineManifest,
   decodePatchManifest,
   type Dispatch,
+  FORMAT_VERSION,
   validateBaselineManifest,
 } from '../format/manifest.js';
+import { unzlibSync } from 'fflate';
 import { fromUtf8 } from '../format/bytes.js';
 import { parseModule } from '../format/module.js';
 import { COMMITTER_MIN_TARGETS, type Committer, finishCommitter, stageCommitter } from './_committer.js';
+import { emptyInstance, hostFunction } from './_host.js';
 import { checkPatch, FunctionIndex, type HOOKS } from '../format/check.js';
 import { GuestEvent, type GuestEventType } from './events.js';
 import { Patch, type PatchInternals, patchInternals, type PatchState } from './patch.js';
@@ -78,7 +81,8 @@ export class Guest extends EventTarget {
   readonly #hostNames: Set<string>;
   readonly #patches = new Map<string, Patch>();
   readonly #stacks: PatchStacks<Patch>;
-  #originals: Promise<WebAssembly.Exports> | undefined;
+  #originals: WebAssembly.Exports | undefined;
+  #hostPatches = 0;
   readonly #owner = {};
 
   private constructor(instance: WebAssembly.Instance, module: WebAssembly.Module, manifest: BaselineManifest, options: GuestOptions) {
@@ -189,7 +193,7 @@ export class Guest extends EventTarget {
         const ns = (importObject[imp.module] ??= {});
         if (binding.kind === 'host') ns[imp.name] = this.#hostImports[imp.module]![imp.name];
         else if (binding.kind === 'baseline') ns[imp.name] = this.instance.exports[binding.export];
-        else ns[imp.name] = binding.kind === 'live' ? this.#live(binding.fn) : await this.#original(binding.fn);
+        else ns[imp.name] = binding.kind === 'live' ? this.#live(binding.fn) : this.#original(binding.fn);
       }
       let instance: WebAssembly.Instance;
       try {
@@ -304,30 +308,100 @@ export class Guest extends EventTarget {
   }
 
   /** The original implementation: bypasses patches on entry, but its own calls still reach them. */
-  async #original(fn: BaselineFunction): Promise<Function> {
+  #original(fn: BaselineFunction): Function {
     const { original } = this.manifest;
     if (fn.slot === undefined) return this.#live(fn); // nothing can patch it: live is original
     if ('table' in original) return this.#table.get(original.table + fn.slot) as Function;
-    if (!this.#originals) {
-      this.#originals = this.#instantiateOriginals(original.section);
-      this.#originals.catch(() => (this.#originals = undefined)); // a failure is reported to this load; the next one tries again
-    }
-    return (await this.#originals)[String(fn.index)] as Function;
+    const reason = this.manifest.noOriginal?.[String(fn.index)];
+    if (reason) throw new HotpatchError('E_IMPORT_UNRESOLVED', `the original of "${fn.name}" is not available: ${reason}`);
+    this.#originals ??= this.#instantiateOriginals(original.section);
+    return this.#originals[String(fn.index)] as Function;
   }
 
-  /** Instantiates the baseline's originals module (entry dispatch), once, the first time a patch needs it. */
-  async #instantiateOriginals(name: string): Promise<WebAssembly.Exports> {
+  /**
+   * Instantiates the baseline's originals module (entry dispatch), once, the first time something
+   * needs an original. Synchronous, so a test stub can be installed from inside an import callback.
+   */
+  #instantiateOriginals(name: string): WebAssembly.Exports {
     const [compressed] = WebAssembly.Module.customSections(this.module, name);
     if (!compressed) throw new HotpatchError('E_MANIFEST_INVALID', `baseline has no "${name}" section`);
-    const bytes = await new Response(new Blob([compressed]).stream().pipeThrough(new DecompressionStream('deflate'))).arrayBuffer();
+    const bytes = unzlibSync(new Uint8Array(compressed));
     const live: Record<string, unknown> = {};
     for (const f of this.manifest.functions) live[String(f.index)] = this.#live(f);
     const baseline: Record<string, unknown> = {};
     for (const x of [...this.manifest.memories, ...this.manifest.tables, ...this.manifest.globals, ...this.manifest.tags]) {
       baseline[x.export] = this.instance.exports[x.export];
     }
-    const { instance } = await WebAssembly.instantiate(bytes, { live, baseline } as WebAssembly.Imports);
-    return instance.exports;
+    const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    return new WebAssembly.Instance(module, { live, baseline } as WebAssembly.Imports).exports;
+  }
+
+  #patchable(name: string, what: string): BaselineFunction & { slot: number } {
+    const fn = this.#functions.resolve(name, what);
+    if ('code' in fn) throw new HotpatchError(fn.code, fn.message);
+    if (fn.slot === undefined) throw new HotpatchError('E_NOT_PATCHABLE', `${what}: "${name}" is not patchable (${fn.reason ?? 'no slot'})`);
+    return fn as BaselineFunction & { slot: number };
+  }
+
+  /**
+   * A function's original implementation, callable from JS: patches are bypassed on entry, and
+   * the original's own calls (recursion included) still reach them.
+   * @throws HotpatchError E_UNKNOWN_FUNCTION, E_AMBIGUOUS_FUNCTION, E_NOT_PATCHABLE, E_IMPORT_UNRESOLVED
+   */
+  original(name: string): Function {
+    return this.#original(this.#patchable(name, 'original'));
+  }
+
+  /**
+   * What a function runs now: the replacement of the patch on top of its stack, or its original.
+   * With `below`, what runs under that patch (what a wrapper such as a spy should call).
+   * @throws HotpatchError E_UNKNOWN_FUNCTION, E_AMBIGUOUS_FUNCTION, E_NOT_PATCHABLE
+   */
+  implementation(name: string, options: { below?: Patch } = {}): Function {
+    const fn = this.#patchable(name, 'implementation');
+    const owner = options.below ? this.#stacks.under(fn.slot, options.below) : this.#stacks.top(fn.slot);
+    if (!owner) return this.#original(fn);
+    const inner = patchInternals(owner)!;
+    return inner.refs[inner.slots.indexOf(fn.slot)]!;
+  }
+
+  /**
+   * Applies JavaScript functions as a patch, synchronously: test stubs, spies, fault injection.
+   * Each is wrapped in a tiny module of its target's exact signature (one cached per signature),
+   * so the guest calls it like any patch and the usual stacking and revert rules hold. i64 values
+   * are BigInts; a function with several results returns an array.
+   * @throws HotpatchError E_UNKNOWN_FUNCTION, E_AMBIGUOUS_FUNCTION, E_NOT_PATCHABLE, E_DUPLICATE_TARGET, E_ALREADY_LOADED
+   */
+  applyFunctions(replacements: Readonly<Record<string, Function>>, options: { id?: string; description?: string } = {}): Patch {
+    const start = now();
+    const id = options.id ?? `host-${++this.#hostPatches}`;
+    if (this.#patches.has(id) && this.#patches.get(id)!.state !== 'reverted') throw new HotpatchError('E_ALREADY_LOADED', `a patch with id "${id}" is loaded`);
+    const targets = Object.entries(replacements).map(([name, impl]) => {
+      if (typeof impl !== 'function') throw new HotpatchError('E_USAGE', `replacement for "${name}" is not a function`);
+      return { name, fn: this.#patchable(name, 'replace'), impl };
+    });
+    const slots = Int32Array.from(targets, (t) => t.fn.slot);
+    if (new Set(slots).size !== slots.length) throw new HotpatchError('E_DUPLICATE_TARGET', 'two replacements name the same function');
+    const refs = targets.map((t) => hostFunction(t.fn.signature, t.impl));
+    const manifest = {
+      format: FORMAT_VERSION,
+      id,
+      sequence: 0,
+      baseline: this.manifest.id,
+      cumulative: false,
+      description: options.description ?? 'JavaScript replacement',
+      targets: targets.map((t) => ({ function: t.name, export: t.name })),
+    };
+    const patch = new Patch(manifest, emptyInstance(), targets.map((t) => t.fn.name), {
+      slots,
+      refs,
+      restores: targets.map((t) => this.#restore(t.fn.slot)),
+      hooks: {},
+      owner: this.#owner,
+    });
+    this.#patches.set(id, patch);
+    this.#emit('loaded', { patch: id, duration: now() - start });
+    return this.apply(patch, { force: true });
   }
 
   #resolve(patch: Patch | string): Patch {

@@ -28,6 +28,14 @@ export class PatchStacks<T> {
     return rest === undefined ? undefined : rest[rest.length - 1];
   }
 
+  /** The entry right under `entry` in a slot's stack (undefined: the original), wherever `entry` is. */
+  under(slot: number, entry: T): T | undefined {
+    const rest = this.#below.get(slot) ?? [];
+    if (this.#top[slot] === entry) return rest[rest.length - 1];
+    const at = rest.lastIndexOf(entry);
+    return at > 0 ? rest[at - 1] : undefined;
+  }
+
   push(entry: T, slots: ArrayLike<number>): void {
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;
