@@ -83,6 +83,8 @@ export class Guest extends EventTarget {
   readonly #stacks: PatchStacks<Patch>;
   #originals: WebAssembly.Exports | undefined;
   #hostPatches = 0;
+  /** Bumped by every apply and revert: cached lookups of what a function runs check it. */
+  #generation = 0;
   readonly #owner = {};
 
   private constructor(instance: WebAssembly.Instance, module: WebAssembly.Module, manifest: BaselineManifest, options: GuestOptions) {
@@ -366,6 +368,24 @@ export class Guest extends EventTarget {
   }
 
   /**
+   * Like `implementation`, as a getter that re-resolves only when the patch level changed: for
+   * wrappers (spies, faults) that call what is below them on every call.
+   * @throws HotpatchError E_UNKNOWN_FUNCTION, E_AMBIGUOUS_FUNCTION, E_NOT_PATCHABLE
+   */
+  implementationGetter(name: string, options: { below?: Patch } = {}): () => Function {
+    this.#patchable(name, 'implementation');
+    let seen = -1;
+    let cached: Function | undefined;
+    return () => {
+      if (seen !== this.#generation) {
+        cached = this.implementation(name, options);
+        seen = this.#generation;
+      }
+      return cached!;
+    };
+  }
+
+  /**
    * Applies JavaScript functions as a patch, synchronously: test stubs, spies, fault injection.
    * Each is wrapped in a tiny module of its target's exact signature (one cached per signature),
    * so the guest calls it like any patch and the usual stacking and revert rules hold. i64 values
@@ -498,6 +518,7 @@ export class Guest extends EventTarget {
     else for (let i = 0; i < slots.length; i++) if (flags[i] !== -1) this.#set(slots[i]!, targets[i], flags[i]!);
     const commit = now() - t0;
     this.#stacks.remove(p, slots);
+    this.#generation++;
     p.state = 'reverted';
     p.revertedAt = new Date();
     this.#runPostHook(p, inner.hooks.postRevert, 'post-revert');

@@ -90,12 +90,12 @@ export interface Spy<F extends Fn = Fn> extends Stub<F> {
  */
 export function spy<F extends Fn = Fn>(guest: Guest, name: string, hooks: SpyHooks = {}): Spy<F> {
   const calls: Call[] = [];
-  let patch: Patch | undefined;
+  let below: () => Function = () => guest.original(name);
   const wrapper = (...args: unknown[]): unknown => {
     hooks.onEnter?.(args);
     let result: unknown;
     try {
-      result = (guest.implementation(name, { below: patch! }) as Fn)(...args);
+      result = (below() as Fn)(...args);
     } catch (error) {
       calls.push({ args, error });
       throw error;
@@ -105,14 +105,13 @@ export function spy<F extends Fn = Fn>(guest: Guest, name: string, hooks: SpyHoo
     return replaced === undefined ? result : replaced;
   };
   const original = guest.original(name) as F;
-  patch = guest.applyFunctions({ [name]: wrapper }, { id: nextId('spy', name), description: `spy on ${name}` });
+  const patch = guest.applyFunctions({ [name]: wrapper }, { id: nextId('spy', name), description: `spy on ${name}` });
+  below = guest.implementationGetter(name, { below: patch });
   const installed = new Installed(guest, patch, original);
-  return Object.assign(installed, {
-    calls,
-    get callCount() {
-      return calls.length;
-    },
-    reset: () => void calls.splice(0),
+  return Object.defineProperties(installed, {
+    calls: { value: calls },
+    callCount: { get: () => calls.length },
+    reset: { value: () => void calls.splice(0) },
   }) as unknown as Spy<F>;
 }
 
@@ -142,7 +141,7 @@ export function fail(guest: Guest, name: string, options: FaultOptions): Fault {
   if (!options.trap && !('returns' in options)) throw new TypeError('fail() needs `trap` or `returns`');
   let remaining = options.times ?? Number.POSITIVE_INFINITY;
   let injected = 0;
-  let patch: Patch | undefined;
+  let below: () => Function = () => guest.original(name);
   const wrapper = (...args: unknown[]): unknown => {
     if (remaining > 0 && (options.when?.(...args) ?? true)) {
       remaining--;
@@ -150,10 +149,11 @@ export function fail(guest: Guest, name: string, options: FaultOptions): Fault {
       if (options.trap) throw new WebAssembly.RuntimeError(typeof options.trap === 'string' ? options.trap : `injected fault in ${name}`);
       return options.returns;
     }
-    return (guest.implementation(name, { below: patch! }) as Fn)(...args);
+    return (below() as Fn)(...args);
   };
   const original = guest.original(name) as Fn;
-  patch = guest.applyFunctions({ [name]: wrapper }, { id: nextId('fault', name), description: `fault injected into ${name}` });
+  const patch = guest.applyFunctions({ [name]: wrapper }, { id: nextId('fault', name), description: `fault injected into ${name}` });
+  below = guest.implementationGetter(name, { below: patch });
   const installed = new Installed(guest, patch, original);
   return Object.defineProperty(installed, 'injected', { get: () => injected }) as unknown as Fault;
 }
