@@ -97,7 +97,7 @@ export class Guest extends EventTarget {
     for (const f of manifest.functions) if (f.slot !== undefined) this.#bySlot[f.slot] = f;
     const table = instance.exports[manifest.table];
     const set = instance.exports[manifest.setter];
-    const expected = manifest.slots + manifest.functions.length + ('table' in manifest.original ? manifest.slots : 0);
+    const expected = manifest.slots + manifest.functions.length + ('table' in manifest.original ? manifest.slots : 0) + (manifest.safepoints ? 1 : 0);
     if (!(table instanceof WebAssembly.Table) || typeof set !== 'function' || table.length !== expected) {
       throw new HotpatchError('E_NOT_A_BASELINE', 'instance does not export the hotpatch table and setter its manifest names');
     }
@@ -365,6 +365,17 @@ export class Guest extends EventTarget {
     if (!owner) return this.#original(fn);
     const inner = patchInternals(owner)!;
     return inner.refs[inner.slots.indexOf(fn.slot)]!;
+  }
+
+  /**
+   * Installs the function a busy guest calls at its safepoints (every `interval` polls; see
+   * prepare's `safepoints`). The worker runtime serves pending patch work there.
+   * @throws HotpatchError E_NOT_A_BASELINE when the baseline was prepared without safepoints
+   */
+  setSafepointHandler(handler: () => void): void {
+    const sp = this.manifest.safepoints;
+    if (!sp) throw new HotpatchError('E_NOT_A_BASELINE', 'this baseline has no safepoints: prepare it with the safepoints option');
+    this.#table.set(sp.slot, hostFunction('() -> ()', handler));
   }
 
   /**

@@ -45,6 +45,8 @@ export interface BaselineManifest {
   /** SHA-256 (hex) of the module `prepare` was given. */
   readonly source: string;
   readonly dispatch: Dispatch;
+  /** Safepoints prepare inserted: where, how often the poll handler runs, and its table slot. */
+  readonly safepoints?: { readonly loops: boolean; readonly entries: boolean; readonly interval: number; readonly slot: number };
   /** Why an original implementation cannot be imported, per function index (entry dispatch). */
   readonly noOriginal?: Readonly<Record<string, string>>;
   /** The function selection prepare was given (regex sources). */
@@ -305,6 +307,10 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
   const original = c.object(m.original, 'original');
   if (!(typeof original.table === 'number' || typeof original.section === 'string')) c.fail('original', 'must name a table base or a section');
   const noOriginal = m.noOriginal === undefined ? undefined : c.object(m.noOriginal, 'noOriginal');
+  const sp = m.safepoints === undefined ? undefined : c.object(m.safepoints, 'safepoints');
+  const safepoints = sp
+    ? { loops: sp.loops === true, entries: sp.entries === true, interval: c.int(sp, 'interval', 'safepoints.interval', 1), slot: c.int(sp, 'slot', 'safepoints.slot') }
+    : undefined;
   const manifest: BaselineManifest = {
     format,
     id: c.string(m, 'id'),
@@ -318,6 +324,7 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
     live,
     original: typeof original.table === 'number' ? { table: original.table } : { section: String(original.section) },
     ...(noOriginal ? { noOriginal: noOriginal as Record<string, string> } : {}),
+    ...(safepoints ? { safepoints } : {}),
     functions,
     memories: exportList('memories', false),
     tables: exportList('tables', true),

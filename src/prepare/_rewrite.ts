@@ -11,10 +11,22 @@ export const HOTPATCH_SETTER_EXPORT = 'hotpatch.set';
 
 const CHUNK = 128; // flag setters dispatch over this many slots each: keeps br_table nesting shallow
 
+/** Where a busy guest polls for pending patch work (see {@link rewrite}). */
+export interface SafepointOptions {
+  /** Poll at every loop header. */
+  readonly loops: boolean;
+  /** Poll at every function entry (for guests that recurse without loops). */
+  readonly entries: boolean;
+  /** Polls between two calls of the poll handler. */
+  readonly interval: number;
+}
+
 /** The new and changed sections, and where the table regions start. */
 export interface Rewritten {
   /** Table index of function 0's live entry. */
   readonly live: number;
+  /** Table index of the poll handler's slot, when safepoints were inserted. */
+  readonly pollSlot?: number;
   /** Table index of slot 0's original (indirect dispatch only). */
   readonly original?: number;
   sections(extraExports: readonly Uint8Array[]): Map<number, Uint8Array>;
@@ -36,7 +48,13 @@ export interface Rewritten {
  * Indirect dispatch: every `call f` / `return_call f` becomes a `call_indirect` on slot s, and every
  * other way in (exports, element segments, `ref.func`) names a thunk that does the same.
  */
-export function rewrite(module: WasmModule, functions: readonly BaselineFunction[], patchable: readonly BaselineFunction[], dispatch: Dispatch): Rewritten {
+export function rewrite(
+  module: WasmModule,
+  functions: readonly BaselineFunction[],
+  patchable: readonly BaselineFunction[],
+  dispatch: Dispatch,
+  safepoints?: SafepointOptions,
+): Rewritten {
   const n = patchable.length;
   const total = functions.length;
   const definedEnd = module.importedFunctions + module.functions.length;
@@ -50,7 +68,12 @@ export function rewrite(module: WasmModule, functions: readonly BaselineFunction
 
   const setterType = typeBase;
   const flagSetterType = typeBase + 1;
-  const newTypes = [encodeType({ params: ['i32', 'funcref', 'i32'], results: [] }), encodeType({ params: ['i32', 'i32'], results: [] })];
+  const voidType = typeBase + 2;
+  const newTypes = [
+    encodeType({ params: ['i32', 'funcref', 'i32'], results: [] }),
+    encodeType({ params: ['i32', 'i32'], results: [] }),
+    encodeType({ params: [], results: [] }),
+  ];
 
   const flag = (slot: number): number => globalBase + slot;
   const newGlobals: Uint8Array[] = [];
@@ -58,6 +81,9 @@ export function rewrite(module: WasmModule, functions: readonly BaselineFunction
     const mutI32Zero = new ByteWriter().u8(0x7f).u8(1).u8(Op.i32Const).u8(0).u8(Op.end).finish();
     for (let i = 0; i < n; i++) newGlobals.push(mutI32Zero);
   }
+  // Safepoints count down a budget; at zero the poll handler in the table's poll slot runs.
+  const budget = globalBase + newGlobals.length;
+  if (safepoints) newGlobals.push(new ByteWriter().u8(0x7f).u8(1).u8(Op.i32Const).s32(safepoints.interval).u8(Op.end).finish());
 
   // New functions, after every existing one: indirect dispatch's per-slot thunks, the setter, the flag setters.
   const thunks = dispatch === 'indirect' ? n : 0;
@@ -91,6 +117,8 @@ export function rewrite(module: WasmModule, functions: readonly BaselineFunction
       }
     }),
   );
+  const safepoint = setter + 1 + chunks;
+  const pollSlot = safepoints ? n + total + (dispatch === 'indirect' ? n : 0) : -1;
   for (let c = 0; c < chunks; c++) {
     const first = c * CHUNK;
     newFunctionTypes.push(flagSetterType);
@@ -106,6 +134,21 @@ export function rewrite(module: WasmModule, functions: readonly BaselineFunction
     );
   }
 
+  if (safepoints) {
+    // $safepoint: refill the budget, then call whatever the runtime put in the poll slot.
+    newFunctionTypes.push(voidType);
+    newBodies.push(body((w) => w.u8(Op.i32Const).s32(safepoints.interval).u8(Op.globalSet).u32(budget).u8(Op.i32Const).s32(pollSlot).u8(Op.callIndirect).u32(voidType).u32(table)));
+    // The poll slot's first occupant: nothing to do.
+    newFunctionTypes.push(voidType);
+    newBodies.push(body(() => {}));
+  }
+  const poll = safepoints
+    ? new ByteWriter()
+        .u8(Op.globalGet).u32(budget).u8(Op.i32Const).u8(1).u8(0x6b /* i32.sub */).u8(Op.globalSet).u32(budget)
+        .u8(Op.globalGet).u32(budget).u8(0x45 /* i32.eqz */).u8(Op.if).u8(0x40).u8(Op.call).u32(safepoint).u8(Op.end)
+        .finish()
+    : undefined;
+
   // Which function each way in names: with indirect dispatch, the thunk.
   const redirect = new Map<number, number>();
   if (dispatch === 'indirect') for (const f of patchable) redirect.set(f.index, thunk(f.slot!));
@@ -116,6 +159,7 @@ export function rewrite(module: WasmModule, functions: readonly BaselineFunction
     ...patchable.map((f) => f.index),
     ...functions.map((f) => redirect.get(f.index) ?? f.index),
     ...(dispatch === 'indirect' ? patchable.map((f) => f.index) : []),
+    ...(safepoints ? [safepoint + 1] : []),
   ];
   const tableSize = layout.length;
   const newTable = new ByteWriter().u8(valTypeByte('funcref')).u8(0x01).u32(tableSize).u32(tableSize).finish();
@@ -124,27 +168,34 @@ export function rewrite(module: WasmModule, functions: readonly BaselineFunction
   const code = new ByteWriter().u32(module.bodies.length + newBodies.length);
   module.bodies.forEach((b, i) => {
     const index = module.importedFunctions + i;
-    if (dispatch === 'indirect') {
-      code.bytes(rewriteCalls(module.bytes, b, slotOf, redirect, typeIndexOf, table));
-      return;
-    }
     const slot = slotOf.get(index);
-    if (slot === undefined) {
+    let prefix: Uint8Array | undefined;
+    if (dispatch === 'entry' && slot !== undefined) {
+      const w = new ByteWriter().u8(Op.globalGet).u32(flag(slot)).u8(Op.if).u8(0x40);
+      localGets(w, paramCount(index));
+      w.u8(Op.i32Const).s32(slot).u8(Op.callIndirect).u32(typeIndexOf(index)).u32(table).u8(Op.return).u8(Op.end);
+      prefix = w.finish();
+    }
+    if (poll && safepoints!.entries) prefix = prefix ? concatBytes(prefix, poll) : poll;
+    const rewriting = dispatch === 'indirect' || (poll && safepoints!.loops);
+    if (!prefix && !rewriting) {
       code.bytes(module.bytes.subarray(b.start, b.end));
       return;
     }
-    const prefix = new ByteWriter().u8(Op.globalGet).u32(flag(slot)).u8(Op.if).u8(0x40);
-    localGets(prefix, paramCount(index));
-    prefix.u8(Op.i32Const).s32(slot).u8(Op.callIndirect).u32(typeIndexOf(index)).u32(table).u8(Op.return).u8(Op.end);
-    code.sized((w) => {
-      w.bytes(module.bytes.subarray(b.bodyStart, b.codeStart)).bytes(prefix.finish()).bytes(module.bytes.subarray(b.codeStart, b.end));
-    });
+    code.bytes(
+      transformBody(module.bytes, b, {
+        prefix,
+        afterLoop: poll && safepoints!.loops ? poll : undefined,
+        calls: dispatch === 'indirect' ? { slotOf, redirect, typeIndexOf, table } : undefined,
+      }),
+    );
   });
   for (const b of newBodies) code.bytes(b);
 
   return {
     live,
     ...(original === undefined ? {} : { original }),
+    ...(safepoints ? { pollSlot } : {}),
     sections(extraExports) {
       const sections = new Map<number, Uint8Array>();
       sections.set(1, appendToVector(module, 1, newTypes));
@@ -186,33 +237,50 @@ function switchTable(w: ByteWriter, count: number, emitIndex: () => void, emitCa
   w.u8(Op.end);
 }
 
-/** Indirect dispatch: `call f` → `i32.const slot; call_indirect`, and `ref.func f` → its thunk. */
-function rewriteCalls(
+/**
+ * Re-emits a body: `prefix` at entry, `afterLoop` after every `loop` header, and with indirect
+ * dispatch `call f` → `i32.const slot; call_indirect` and `ref.func f` → its thunk. Every other
+ * byte is copied.
+ */
+function transformBody(
   bytes: Uint8Array,
   b: FunctionBody,
-  slotOf: ReadonlyMap<number, number>,
-  redirect: ReadonlyMap<number, number>,
-  typeIndexOf: (index: number) => number,
-  table: number,
+  options: {
+    prefix: Uint8Array | undefined;
+    afterLoop: Uint8Array | undefined;
+    calls: { slotOf: ReadonlyMap<number, number>; redirect: ReadonlyMap<number, number>; typeIndexOf: (index: number) => number; table: number } | undefined;
+  },
 ): Uint8Array {
   const out = new ByteWriter().bytes(bytes.subarray(b.bodyStart, b.codeStart));
+  if (options.prefix) out.bytes(options.prefix);
   const r = new ByteReader(bytes, b.codeStart, b.end);
   const ins = newInstruction();
   let from = b.codeStart;
+  const { calls, afterLoop } = options;
   while (!r.done) {
     readInstruction(r, ins);
-    if (ins.op === Op.call || ins.op === Op.returnCall) {
-      const slot = slotOf.get(ins.index);
+    if (afterLoop && ins.op === Op.loop) {
+      out.bytes(bytes.subarray(from, ins.end)).bytes(afterLoop);
+      from = ins.end;
+    } else if (calls && (ins.op === Op.call || ins.op === Op.returnCall)) {
+      const slot = calls.slotOf.get(ins.index);
       if (slot === undefined) continue;
       out.bytes(bytes.subarray(from, ins.start)).u8(Op.i32Const).s32(slot);
-      out.u8(ins.op === Op.call ? Op.callIndirect : Op.returnCallIndirect).u32(typeIndexOf(ins.index)).u32(table);
+      out.u8(ins.op === Op.call ? Op.callIndirect : Op.returnCallIndirect).u32(calls.typeIndexOf(ins.index)).u32(calls.table);
       from = ins.end;
-    } else if (ins.op === Op.refFunc && redirect.has(ins.index)) {
-      out.bytes(bytes.subarray(from, ins.indexStart)).u32(redirect.get(ins.index)!);
+    } else if (calls && ins.op === Op.refFunc && calls.redirect.has(ins.index)) {
+      out.bytes(bytes.subarray(from, ins.indexStart)).u32(calls.redirect.get(ins.index)!);
       from = ins.end;
     }
   }
   out.bytes(bytes.subarray(from, b.end));
   const content = out.finish();
   return new ByteWriter().u32(content.length).bytes(content).finish();
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }

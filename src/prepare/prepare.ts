@@ -17,7 +17,7 @@ import {
 import { customSections, functionType, kindByte, parseModule, signatureText, type WasmModule } from '../format/module.js';
 import { rebuildModule } from '../format/sections.js';
 import { buildOriginals } from './_originals.js';
-import { HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT, rewrite } from './_rewrite.js';
+import { HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT, rewrite, type SafepointOptions } from './_rewrite.js';
 
 export { HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT };
 
@@ -33,6 +33,13 @@ export interface PrepareOptions {
   readonly only?: RegExp | string;
   /** Functions whose name or an export name matches stay unpatchable. */
   readonly exclude?: RegExp | string;
+  /**
+   * Insert safepoints, so a guest that never returns to its host (a service loop, a long
+   * computation in a worker) still takes patches: cheap polls at loop headers (and, with
+   * `entries`, function entries) that every `interval` polls (default 1024) call the poll handler
+   * the runtime installs. `true` means loops only.
+   */
+  readonly safepoints?: boolean | { readonly loops?: boolean; readonly entries?: boolean; readonly interval?: number };
 }
 
 /** A hotpatch-ready module and its manifest. */
@@ -51,8 +58,23 @@ function toRegExp(value: RegExp | string | undefined, option: string): RegExp | 
   }
 }
 
-function sameSelection(manifest: BaselineManifest, dispatch: Dispatch, only?: RegExp, exclude?: RegExp): boolean {
-  return manifest.dispatch === dispatch && manifest.only === only?.source && manifest.exclude === exclude?.source;
+function sameSelection(manifest: BaselineManifest, dispatch: Dispatch, only?: RegExp, exclude?: RegExp, safepoints?: SafepointOptions): boolean {
+  const a = manifest.safepoints;
+  const sameSafepoints = a === undefined ? safepoints === undefined : safepoints !== undefined && a.loops === safepoints.loops && a.entries === safepoints.entries && a.interval === safepoints.interval;
+  return manifest.dispatch === dispatch && manifest.only === only?.source && manifest.exclude === exclude?.source && sameSafepoints;
+}
+
+function safepointOptions(value: PrepareOptions['safepoints']): SafepointOptions | undefined {
+  if (!value) return undefined;
+  const o = value === true ? {} : value;
+  const interval = o.interval ?? 1024;
+  if (!Number.isSafeInteger(interval) || interval < 1 || interval > 0x7fffffff) {
+    throw new HotpatchError('E_BAD_OPTIONS', `safepoints.interval must be a whole number from 1, not ${o.interval}`);
+  }
+  const loops = o.loops ?? true;
+  const entries = o.entries ?? false;
+  if (!loops && !entries) throw new HotpatchError('E_BAD_OPTIONS', 'safepoints need loops, entries, or both');
+  return { loops, entries, interval };
 }
 
 /**
@@ -69,11 +91,12 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
   }
   const only = toRegExp(options.only, 'only');
   const exclude = toRegExp(options.exclude, 'exclude');
+  const safepoints = safepointOptions(options.safepoints);
   const module = parseModule(wasm);
 
   if (customSections(module, BASELINE_SECTION).length > 0) {
     const manifest = decodeBaselineManifest(wasm);
-    if (sameSelection(manifest, dispatch, only, exclude)) return { bytes: wasm, manifest };
+    if (sameSelection(manifest, dispatch, only, exclude, safepoints)) return { bytes: wasm, manifest };
     throw new HotpatchError(
       'E_ALREADY_PREPARED',
       `module is already a baseline (dispatch ${manifest.dispatch}${manifest.only ? `, only /${manifest.only}/` : ''}${manifest.exclude ? `, exclude /${manifest.exclude}/` : ''}); prepare the original module again instead`,
@@ -103,7 +126,7 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     );
   }
   const exported = importableExports(module);
-  const rewritten = rewrite(module, functions, patchable, dispatch);
+  const rewritten = rewrite(module, functions, patchable, dispatch, safepoints);
   const sections = rewritten.sections(exported.exports);
   const assembled = rebuildModule(module, sections);
   if (!WebAssembly.validate(assembled as Uint8Array<ArrayBuffer>)) {
@@ -135,6 +158,7 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     live: rewritten.live,
     original: rewritten.original === undefined ? { section: ORIGINALS_SECTION } : { table: rewritten.original },
     ...(noOriginal ? { noOriginal } : {}),
+    ...(safepoints ? { safepoints: { ...safepoints, slot: rewritten.pollSlot! } } : {}),
     functions,
     memories: exported.memories,
     tables: exported.tables,
