@@ -7,15 +7,16 @@ import {
   decodeBaselineManifest,
   decodePatchManifest,
   type Dispatch,
+  type PatchManifest,
   FORMAT_VERSION,
   validateBaselineManifest,
 } from '../format/manifest.js';
 import { unzlibSync } from 'fflate';
 import { fromUtf8 } from '../format/bytes.js';
 import { parseModule } from '../format/module.js';
-import { COMMITTER_MIN_TARGETS, type Committer, finishCommitter, stageCommitter } from './_committer.js';
+import { COMMITTER_MIN_TARGETS, type Committer, finishCommitter, type StagedCommitter, stageCommitter } from './_committer.js';
 import { emptyInstance, hostFunction } from './_host.js';
-import { checkPatch, FunctionIndex, type HOOKS } from '../format/check.js';
+import { checkPatch, FunctionIndex, type HOOKS, type PatchCheck } from '../format/check.js';
 import { GuestEvent, type GuestEventType } from './events.js';
 import { Patch, type PatchInternals, patchInternals, type PatchState } from './patch.js';
 import { PatchStacks } from './stacks.js';
@@ -64,6 +65,15 @@ export interface GuestStatus {
 }
 
 const now = (): number => globalThis.performance.now();
+
+/** A load whose checks passed: what its second half needs. */
+interface BegunLoad {
+  readonly manifest: PatchManifest;
+  readonly check: PatchCheck;
+  readonly slots: Int32Array;
+  readonly restores: readonly Function[];
+  readonly staged: StagedCommitter | undefined;
+}
 
 /**
  * A running baseline instance and its patch stack. Loading validates, compiles and instantiates
@@ -174,75 +184,125 @@ export class Guest extends EventTarget {
    */
   async load(bytes: Uint8Array | ArrayBuffer, options: ApplyOptions = {}): Promise<Patch> {
     const start = now();
-    let id: string | undefined;
+    const ids: { id?: string } = {};
     try {
       const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
       // Compile in the background first: the checks and the commit staging below overlap it.
       const compiling = WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
       compiling.catch(() => {}); // a failed check below wins over a failed compile
-      const { patch, manifest, check } = this.#check(data, options, (x) => (id = x));
-      const slots = Int32Array.from(check.targets, (t) => t.slot);
-      const restores = check.targets.map((t) => this.#restore(t.slot));
-      const staged = slots.length >= COMMITTER_MIN_TARGETS ? stageCommitter(slots, restores) : undefined;
+      const begun = this.#beginLoad(data, options, ids);
       let module: WebAssembly.Module;
       try {
         module = await compiling;
       } catch (cause) {
-        throw rejection(id!, [{ code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` }], cause);
-      }
-      const importObject: Imports = {};
-      for (const { import: imp, binding } of check.imports) {
-        const ns = (importObject[imp.module] ??= {});
-        if (binding.kind === 'host') ns[imp.name] = this.#hostImports[imp.module]![imp.name];
-        else if (binding.kind === 'baseline') ns[imp.name] = this.instance.exports[binding.export];
-        else ns[imp.name] = binding.kind === 'live' ? this.#live(binding.fn) : this.#original(binding.fn);
+        throw rejection(ids.id, [{ code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` }], cause);
       }
       let instance: WebAssembly.Instance;
       try {
-        instance = await WebAssembly.instantiate(module, importObject as WebAssembly.Imports);
+        instance = await WebAssembly.instantiate(module, this.#importObject(begun.check) as WebAssembly.Imports);
       } catch (cause) {
-        throw rejection(id!, [{ code: 'E_INSTANTIATE_FAILED', message: `does not instantiate: ${(cause as Error).message}` }], cause);
+        throw rejection(ids.id, [{ code: 'E_INSTANTIATE_FAILED', message: `does not instantiate: ${(cause as Error).message}` }], cause);
       }
-      // The guest may have changed while we awaited (another load or apply): check its state again.
-      const stale = this.#stateProblems(manifest, options);
-      if (stale.length > 0) throw rejection(manifest.id, stale);
-      const hooks: PatchInternals['hooks'] = {};
-      for (const [key, name] of Object.entries(check.hooks) as [keyof typeof HOOKS, string][]) {
-        hooks[key] = instance.exports[name] as () => unknown;
-      }
-      const refs = check.targets.map((t) => instance.exports[t.export] as Function);
-      let committer: Committer | undefined;
-      if (staged) {
-        try {
-          committer = finishCommitter(staged, this.#set, refs);
-        } catch (cause) {
-          throw rejection(id!, [{ code: 'E_INSTANTIATE_FAILED', message: `cannot prepare its commit: ${(cause as Error).message}` }], cause);
-        }
-      }
-      const loaded = new Patch(manifest, instance, check.targets.map((t) => t.fn.name), {
-        slots,
-        refs,
-        restores,
-        ...(committer ? { committer } : {}),
-        hooks,
-        owner: this.#owner,
-      });
-      this.#patches.set(manifest.id, loaded);
-      this.#emit('loaded', { patch: manifest.id, duration: now() - start });
-      return loaded;
+      return this.#finishLoad(begun, instance, options, start);
     } catch (error) {
-      // Whatever failed, load answers with one E_PATCH_REJECTED carrying the specific problems.
-      const err =
-        error instanceof HotpatchError && error.code === 'E_PATCH_REJECTED'
-          ? error
-          : rejection(
-              id,
-              error instanceof HotpatchError ? error.problems : [{ code: 'E_INSTANTIATE_FAILED', message: (error as Error)?.message ?? String(error) }],
-              error,
-            );
-      this.#emit('rejected', { patch: id, duration: now() - start, error: err });
-      throw err;
+      throw this.#rejected(error, ids.id, start);
     }
+  }
+
+  /**
+   * `load`, synchronously: for a worker serving a request at a safepoint, inside a Wasm call that
+   * cannot await. Pass the module compiled ahead (a `WebAssembly.Module` crosses threads) to skip
+   * compiling here; browsers refuse synchronous compiles of large modules on the main thread.
+   * @throws HotpatchError E_PATCH_REJECTED, as `load`
+   */
+  loadSync(bytes: Uint8Array | ArrayBuffer, options: ApplyOptions & { readonly module?: WebAssembly.Module } = {}): Patch {
+    const start = now();
+    const ids: { id?: string } = {};
+    try {
+      const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+      const begun = this.#beginLoad(data, options, ids);
+      let module = options.module;
+      try {
+        module ??= new WebAssembly.Module(data as Uint8Array<ArrayBuffer>);
+      } catch (cause) {
+        throw rejection(ids.id, [{ code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` }], cause);
+      }
+      let instance: WebAssembly.Instance;
+      try {
+        instance = new WebAssembly.Instance(module, this.#importObject(begun.check) as WebAssembly.Imports);
+      } catch (cause) {
+        throw rejection(ids.id, [{ code: 'E_INSTANTIATE_FAILED', message: `does not instantiate: ${(cause as Error).message}` }], cause);
+      }
+      return this.#finishLoad(begun, instance, options, start);
+    } catch (error) {
+      throw this.#rejected(error, ids.id, start);
+    }
+  }
+
+  /** The synchronous first half of a load: every check, and the commit staged. */
+  #beginLoad(data: Uint8Array, options: ApplyOptions, ids: { id?: string }): BegunLoad {
+    const { manifest, check } = this.#check(data, options, (x) => (ids.id = x));
+    const slots = Int32Array.from(check.targets, (t) => t.slot);
+    const restores = check.targets.map((t) => this.#restore(t.slot));
+    const staged = slots.length >= COMMITTER_MIN_TARGETS ? stageCommitter(slots, restores) : undefined;
+    return { manifest, check, slots, restores, staged };
+  }
+
+  #importObject(check: PatchCheck): Imports {
+    const importObject: Imports = {};
+    for (const { import: imp, binding } of check.imports) {
+      const ns = (importObject[imp.module] ??= {});
+      if (binding.kind === 'host') ns[imp.name] = this.#hostImports[imp.module]![imp.name];
+      else if (binding.kind === 'baseline') ns[imp.name] = this.instance.exports[binding.export];
+      else ns[imp.name] = binding.kind === 'live' ? this.#live(binding.fn) : this.#original(binding.fn);
+    }
+    return importObject;
+  }
+
+  /** The second half: the instance becomes a loaded patch (if the guest's state still allows it). */
+  #finishLoad(begun: BegunLoad, instance: WebAssembly.Instance, options: ApplyOptions, start: number): Patch {
+    const { manifest, check, slots, restores, staged } = begun;
+    // The guest may have changed while we awaited (another load or apply): check its state again.
+    const stale = this.#stateProblems(manifest, options);
+    if (stale.length > 0) throw rejection(manifest.id, stale);
+    const hooks: PatchInternals['hooks'] = {};
+    for (const [key, name] of Object.entries(check.hooks) as [keyof typeof HOOKS, string][]) {
+      hooks[key] = instance.exports[name] as () => unknown;
+    }
+    const refs = check.targets.map((t) => instance.exports[t.export] as Function);
+    let committer: Committer | undefined;
+    if (staged) {
+      try {
+        committer = finishCommitter(staged, this.#set, refs);
+      } catch (cause) {
+        throw rejection(manifest.id, [{ code: 'E_INSTANTIATE_FAILED', message: `cannot prepare its commit: ${(cause as Error).message}` }], cause);
+      }
+    }
+    const loaded = new Patch(manifest, instance, check.targets.map((t) => t.fn.name), {
+      slots,
+      refs,
+      restores,
+      ...(committer ? { committer } : {}),
+      hooks,
+      owner: this.#owner,
+    });
+    this.#patches.set(manifest.id, loaded);
+    this.#emit('loaded', { patch: manifest.id, duration: now() - start });
+    return loaded;
+  }
+
+  /** Whatever failed, load answers with one E_PATCH_REJECTED carrying the specific problems. */
+  #rejected(error: unknown, id: string | undefined, start: number): HotpatchError {
+    const err =
+      error instanceof HotpatchError && error.code === 'E_PATCH_REJECTED'
+        ? error
+        : rejection(
+            id,
+            error instanceof HotpatchError ? error.problems : [{ code: 'E_INSTANTIATE_FAILED', message: (error as Error)?.message ?? String(error) }],
+            error,
+          );
+    this.#emit('rejected', { patch: id, duration: now() - start, error: err });
+    return err;
   }
 
   /** Everything about a patch that can be checked without instantiating it. */
