@@ -41,6 +41,7 @@ export type HotpatchErrorCode =
   | 'E_HOOK_TRAPPED'
   // host side
   | 'E_IO'
+  | 'E_TIMEOUT'
   | 'E_USAGE';
 
 /** One problem found while validating; a rejection carries all of them. */

@@ -1,0 +1,7 @@
+/**
+ * Guests in worker threads: `WorkerGuest` drives a guest running in a worker with the in-thread
+ * API; `serveGuest` and `waitServing` are the worker side, for hosts that write their own worker.
+ */
+export { WorkerGuest, type Answer, type RemotePatch, type WorkerGuestOptions } from './worker-guest.js';
+export { serveGuest, waitServing, type Server } from './serve.js';
+export type { ImportsContext } from './worker.js';

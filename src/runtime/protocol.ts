@@ -1,0 +1,56 @@
+/**
+ * The wire between a host and a worker-hosted guest: a small control block in a
+ * SharedArrayBuffer for the signals (a busy guest reads it at its safepoints), and a MessagePort
+ * for the payloads (patch modules cross as compiled `WebAssembly.Module`s).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { GuestStatus } from '../engine/index.js';
+import type { HotpatchErrorCode, Problem } from '../errors.js';
+
+/** Int32 slots of the control block. */
+export const Control = {
+  /** Sequence number of the newest request (host writes). */
+  request: 0,
+  /** Sequence number of the newest answered request (worker writes, then notifies). */
+  ack: 1,
+  /** 1 while a request waits to be picked up (host sets, worker clears). */
+  pending: 2,
+  /** What the guest is doing (worker writes): see `GuestState`. */
+  state: 3,
+  size: 8,
+} as const;
+
+/** Control block `state` values. */
+export const GuestState = { starting: 0, running: 1, idle: 2, trapped: 3, exited: 4 } as const;
+
+/** A request from the host. */
+export type Request =
+  | { seq: number; op: 'load'; bytes: Uint8Array; module: WebAssembly.Module; force?: boolean }
+  | { seq: number; op: 'apply'; id: string; force?: boolean }
+  | { seq: number; op: 'revert'; id: string }
+  | { seq: number; op: 'unload'; id: string }
+  | { seq: number; op: 'status' }
+  | { seq: number; op: 'call'; name: string; args: unknown[] };
+
+/** A request before the host numbers it. */
+export type Unnumbered<R> = R extends { seq: number } ? Omit<R, 'seq'> : never;
+
+/** The worker's answer, with where it was served and how long the table writes took. */
+export type Reply =
+  | { seq: number; ok: true; result: unknown; servedAt: 'safepoint' | 'event-loop'; commit?: number; duration: number }
+  | { seq: number; ok: false; error: { code: HotpatchErrorCode; message: string; problems: readonly Problem[] }; servedAt: 'safepoint' | 'event-loop'; duration: number };
+
+/** What the worker tells the host on its own: ready, and how a long-running call ended. */
+export type Notice =
+  | { notice: 'ready'; baseline: string; safepoints: boolean }
+  | { notice: 'returned'; result: unknown }
+  | { notice: 'trapped'; message: string }
+  | { notice: 'error'; message: string };
+
+/** What the host hands the worker in `workerData.hotpatch`. */
+export interface WorkerChannel {
+  readonly control: SharedArrayBuffer;
+  readonly port: MessagePort;
+}
+
+export type { GuestStatus };

@@ -1,0 +1,103 @@
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { type Guest, HotpatchError } from '../engine/index.js';
+import { Control, type Reply, type Request } from './protocol.js';
+
+/** A guest served to its host: requests are answered at safepoints and from the event loop. */
+export interface Server {
+  /** Serves whatever is pending now (a long-running import can call this to stay patchable). */
+  poll(): void;
+  close(): void;
+}
+
+/**
+ * Serves a guest to the host that started this worker: load, apply, revert, unload, status and
+ * call requests. A guest busy in Wasm answers at its next safepoint (the guest's own thread writes
+ * its table, as it must: a `WebAssembly.Table` cannot cross threads); an idle guest, or one waiting
+ * in an async import, answers from the event loop.
+ */
+export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: MessagePort): Server {
+  const ctrl = new Int32Array(control);
+  const handle = (request: Request, servedAt: Reply['servedAt']): void => {
+    const start = performance.now();
+    let reply: Reply;
+    try {
+      let commit: number | undefined;
+      const listener = (event: Event): void => {
+        commit = (event as Event & { commit?: number }).commit;
+      };
+      guest.addEventListener('applied', listener);
+      guest.addEventListener('reverted', listener);
+      let result: unknown;
+      try {
+        result = run(guest, request);
+      } finally {
+        guest.removeEventListener('applied', listener);
+        guest.removeEventListener('reverted', listener);
+      }
+      reply = { seq: request.seq, ok: true, result, servedAt, duration: performance.now() - start, ...(commit === undefined ? {} : { commit }) };
+    } catch (error) {
+      const err = error instanceof HotpatchError ? error : new HotpatchError('E_USAGE', (error as Error)?.message ?? String(error));
+      reply = { seq: request.seq, ok: false, error: err.toJSON(), servedAt, duration: performance.now() - start };
+    }
+    port.postMessage(reply);
+    Atomics.store(ctrl, Control.ack, request.seq);
+    Atomics.notify(ctrl, Control.ack);
+  };
+  const drain = (servedAt: Reply['servedAt']): void => {
+    Atomics.store(ctrl, Control.pending, 0);
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) handle(m.message as Request, servedAt);
+  };
+  const poll = (): void => {
+    if (Atomics.load(ctrl, Control.pending) !== 0) drain('safepoint');
+  };
+  if (guest.manifest.safepoints) guest.setSafepointHandler(poll);
+  const onMessage = (request: Request): void => {
+    Atomics.store(ctrl, Control.pending, 0);
+    handle(request, 'event-loop');
+  };
+  port.on('message', onMessage);
+  return {
+    poll,
+    close: () => {
+      port.off('message', onMessage);
+      port.close();
+    },
+  };
+}
+
+function run(guest: Guest, request: Request): unknown {
+  switch (request.op) {
+    case 'load': {
+      const p = guest.loadSync(request.bytes, { module: request.module, ...(request.force ? { force: true } : {}) });
+      return { id: p.id, sequence: p.sequence, cumulative: p.cumulative, targets: p.targets };
+    }
+    case 'apply':
+      return guest.apply(request.id, request.force ? { force: true } : {}).id;
+    case 'revert':
+      return guest.revert(request.id).id;
+    case 'unload':
+      guest.unload(request.id);
+      return request.id;
+    case 'status':
+      return guest.status();
+    case 'call': {
+      const fn = guest.exports[request.name];
+      if (typeof fn !== 'function') throw new HotpatchError('E_UNKNOWN_FUNCTION', `the guest exports no function "${request.name}"`);
+      return (fn as (...a: unknown[]) => unknown)(...request.args);
+    }
+  }
+}
+
+/**
+ * For imports that block (a guest waiting for work in a synchronous import): waits up to `ms` on
+ * the control block and serves any request that arrives meanwhile, so a guest blocked outside
+ * Wasm stays patchable. Returns when the time is up.
+ */
+export function waitServing(server: Server, control: SharedArrayBuffer, ms: number): void {
+  const ctrl = new Int32Array(control);
+  const until = performance.now() + ms;
+  for (let left = ms; left > 0; left = until - performance.now()) {
+    Atomics.wait(ctrl, Control.pending, 0, left);
+    server.poll();
+  }
+}

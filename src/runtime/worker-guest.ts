@@ -1,0 +1,222 @@
+import { receiveMessageOnPort, MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { GuestEvent, type GuestStatus } from '../engine/index.js';
+import { HotpatchError } from '../errors.js';
+import { Control, GuestState, type Notice, type Reply, type Request, type Unnumbered } from './protocol.js';
+import type { WorkerInit } from './worker.js';
+
+/** Options of {@link WorkerGuest.start}. */
+export interface WorkerGuestOptions {
+  /** A module (URL or path) whose default export is the guest's import object, or a function that makes it in the worker. */
+  readonly imports?: string | URL;
+  /** An export to call once the guest is ready; it may never return (a service loop). */
+  readonly run?: { readonly export: string; readonly args?: readonly unknown[] };
+  /** How long a request may wait for the guest, in ms (default 10 000). */
+  readonly timeout?: number;
+  /** How long to spin for an answer before waiting without blocking, in µs (default 200). */
+  readonly spin?: number;
+  /** Passed to the Worker (for example `['--import', 'tsx']` to run from TypeScript sources). */
+  readonly execArgv?: readonly string[];
+}
+
+/** The answer to one request: what it returned, how long the host waited, and how the guest served it. */
+export interface Answer<T = unknown> {
+  readonly result: T;
+  /** Milliseconds from sending the request to reading the answer, in the host. */
+  readonly latency: number;
+  /** Milliseconds the guest spent writing its table (apply / revert). */
+  readonly commit?: number;
+  /** Whether the busy guest served it at a safepoint, or an idle one from its event loop. */
+  readonly servedAt: 'safepoint' | 'event-loop';
+}
+
+/** A patch loaded into a worker guest, as the host sees it. */
+export interface RemotePatch {
+  readonly id: string;
+  readonly sequence: number;
+  readonly cumulative: boolean;
+  readonly targets: readonly string[];
+}
+
+const workerScript = new URL('./worker.js', import.meta.url);
+
+/**
+ * A guest running in a worker thread, driven from the host with the in-thread `Guest`'s API:
+ * `load`, `apply`, `revert`, `status`, events. Each call resolves when the guest has acknowledged
+ * it, with the measured latency. The guest keeps running while it is patched: a busy guest
+ * answers at its safepoints (prepare with `safepoints`), an idle one from its event loop.
+ */
+export class WorkerGuest extends EventTarget {
+  readonly worker: Worker;
+  readonly baseline: string;
+  readonly #ctrl: Int32Array;
+  readonly #port: MessagePort;
+  readonly #timeout: number;
+  readonly #spin: number;
+  #seq = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+  #ended: Notice | undefined;
+
+  private constructor(worker: Worker, baseline: string, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions) {
+    super();
+    this.worker = worker;
+    this.baseline = baseline;
+    this.#ctrl = ctrl;
+    this.#port = port;
+    this.#timeout = options.timeout ?? 10_000;
+    this.#spin = options.spin ?? 200;
+  }
+
+  /**
+   * Starts a worker running the baseline (bytes are verified against the baseline id there).
+   * @throws HotpatchError E_INSTANTIATE_FAILED when the guest does not start
+   */
+  static async start(baseline: Uint8Array, options: WorkerGuestOptions = {}): Promise<WorkerGuest> {
+    const control = new SharedArrayBuffer(Control.size * 4);
+    const { port1, port2 } = new MessageChannel();
+    const init: WorkerInit = {
+      hotpatch: { control, port: port2 },
+      baseline,
+      ...(options.imports ? { imports: String(options.imports instanceof URL ? options.imports : new URL(options.imports, `file://${process.cwd()}/`)) } : {}),
+      ...(options.run ? { run: options.run } : {}),
+    };
+    const worker = new Worker(workerScript, { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}) });
+    const listeners: [string, (...args: any[]) => void][] = [];
+    const ready = await new Promise<Notice>((resolve, reject) => {
+      listeners.push(['message', resolve], ['error', reject], ['exit', (code: number) => reject(new Error(`worker exited with code ${code} before it was ready`))]);
+      for (const [event, listener] of listeners) worker.once(event, listener);
+    }).catch((cause: unknown) => {
+      throw new HotpatchError('E_INSTANTIATE_FAILED', `the worker guest did not start: ${(cause as Error).message}`, { cause });
+    });
+    // Only ours: removeAllListeners would also drop Node's own, and messages would stall until exit.
+    for (const [event, listener] of listeners) worker.off(event, listener);
+    if (ready.notice !== 'ready') {
+      await worker.terminate();
+      throw new HotpatchError('E_INSTANTIATE_FAILED', `the worker guest did not start: ${'message' in ready ? ready.message : ready.notice}`);
+    }
+    const guest = new WorkerGuest(worker, ready.baseline, new Int32Array(control), port1, options);
+    worker.on('message', (notice: Notice) => guest.#notice(notice));
+    worker.on('error', (error) => guest.#notice({ notice: 'error', message: error.message }));
+    return guest;
+  }
+
+  #notice(notice: Notice): void {
+    if (notice.notice === 'trapped' || notice.notice === 'error' || notice.notice === 'returned') this.#ended = notice;
+    this.dispatchEvent(Object.assign(new Event(notice.notice), { detail: notice }));
+  }
+
+  /** What the guest is doing: running its export, idle, trapped, or exited. */
+  get state(): 'starting' | 'running' | 'idle' | 'trapped' | 'exited' {
+    const names = Object.entries(GuestState).find(([, v]) => v === Atomics.load(this.#ctrl, Control.state));
+    return (names?.[0] ?? 'exited') as WorkerGuest['state'];
+  }
+
+  /** How the export the guest was asked to run ended, if it did. */
+  get ended(): Notice | undefined {
+    return this.#ended;
+  }
+
+  async #request(request: Unnumbered<Request>, event?: 'loaded' | 'applied' | 'reverted'): Promise<Answer> {
+    const turn = this.#queue.then(() => this.#send(request, event));
+    this.#queue = turn.catch(() => {});
+    return turn;
+  }
+
+  async #send(request: Unnumbered<Request>, event?: 'loaded' | 'applied' | 'reverted'): Promise<Answer> {
+    const seq = ++this.#seq;
+    const ctrl = this.#ctrl;
+    const t0 = performance.now();
+    this.#port.postMessage({ ...request, seq } as Request);
+    Atomics.store(ctrl, Control.request, seq);
+    Atomics.store(ctrl, Control.pending, 1);
+    Atomics.notify(ctrl, Control.pending);
+    // The guest usually answers within microseconds: spin briefly, then wait without blocking.
+    const spinUntil = t0 + this.#spin / 1000;
+    while (Atomics.load(ctrl, Control.ack) !== seq && performance.now() < spinUntil) {
+      /* spin */
+    }
+    if (Atomics.load(ctrl, Control.ack) !== seq) {
+      // Atomics.waitAsync is in Node 20 but not yet in TypeScript's ES2023 lib.
+      const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+      const waited = waitAsync(ctrl, Control.ack, seq - 1, this.#timeout);
+      if (waited.async) await waited.value;
+    }
+    if (Atomics.load(ctrl, Control.ack) !== seq) {
+      const why = this.state === 'running' ? 'the guest is busy and reached no safepoint (prepare it with safepoints)' : `the guest is ${this.state}`;
+      throw new HotpatchError('E_TIMEOUT', `no answer to ${request.op} within ${this.#timeout} ms: ${why}`);
+    }
+    const message = receiveMessageOnPort(this.#port);
+    const latency = performance.now() - t0;
+    const reply = message?.message as Reply | undefined;
+    if (!reply || reply.seq !== seq) throw new HotpatchError('E_IO', `lost the answer to ${request.op}`);
+    if (!reply.ok) {
+      const error = new HotpatchError(reply.error.code, reply.error.message, { problems: reply.error.problems });
+      if (request.op === 'load') this.dispatchEvent(new GuestEvent('rejected', { duration: latency, error }));
+      throw error;
+    }
+    const answer: Answer = { result: reply.result, latency, servedAt: reply.servedAt, ...(reply.commit === undefined ? {} : { commit: reply.commit }) };
+    if (event) {
+      const id = typeof reply.result === 'string' ? reply.result : (reply.result as RemotePatch).id;
+      this.dispatchEvent(new GuestEvent(event, { patch: id, duration: latency, ...(reply.commit === undefined ? {} : { commit: reply.commit }) }));
+    }
+    return answer;
+  }
+
+  /**
+   * Compiles a patch here, sends the module, and has the guest validate and instantiate it (no effect yet).
+   * @throws HotpatchError E_PATCH_REJECTED (with every problem), E_INVALID_WASM, E_TIMEOUT
+   */
+  async load(bytes: Uint8Array, options: { force?: boolean } = {}): Promise<RemotePatch & { latency: number }> {
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    } catch (cause) {
+      throw new HotpatchError('E_PATCH_REJECTED', `patch rejected: does not compile: ${(cause as Error).message}`, {
+        cause,
+        problems: [{ code: 'E_INVALID_WASM', message: (cause as Error).message }],
+      });
+    }
+    const answer = await this.#request({ op: 'load', bytes, module, ...(options.force ? { force: true } : {}) }, 'loaded');
+    return { ...(answer.result as RemotePatch), latency: answer.latency };
+  }
+
+  /**
+   * Forward attach in the guest's thread; resolves when the guest acknowledged.
+   * @throws HotpatchError as `Guest.apply`, E_TIMEOUT
+   */
+  apply(id: string, options: { force?: boolean } = {}): Promise<Answer<string>> {
+    return this.#request({ op: 'apply', id, ...(options.force ? { force: true } : {}) }, 'applied') as Promise<Answer<string>>;
+  }
+
+  /**
+   * Reverse attach in the guest's thread; resolves when the guest acknowledged.
+   * @throws HotpatchError as `Guest.revert`, E_TIMEOUT
+   */
+  revert(id: string): Promise<Answer<string>> {
+    return this.#request({ op: 'revert', id }, 'reverted') as Promise<Answer<string>>;
+  }
+
+  /** Forgets a patch that is not applied. */
+  async unload(id: string): Promise<void> {
+    await this.#request({ op: 'unload', id });
+  }
+
+  /** The guest's patch level, as `Guest.status()` reports it. */
+  async status(): Promise<GuestStatus> {
+    return (await this.#request({ op: 'status' })).result as GuestStatus;
+  }
+
+  /** Calls an export in the guest's thread (at a safepoint, if it is busy) and returns its result. */
+  async call(name: string, ...args: unknown[]): Promise<unknown> {
+    return (await this.#request({ op: 'call', name, args })).result;
+  }
+
+  /** Stops the worker. */
+  async close(): Promise<void> {
+    this.#port.close();
+    await this.worker.terminate();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

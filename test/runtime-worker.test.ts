@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+// The runtime spawns compiled workers: test it as it ships, from dist/ (npm test builds first).
+import { buildPatch, Guest, prepare, watToWasm } from 'wasm-hotpatch';
+import { WorkerGuest } from 'wasm-hotpatch/runtime';
+import { conformance, type Fixture } from './conformance.js';
+import { fixture as fixturePath } from './helpers.js';
+
+const PAIR = '(module (func (export "a") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))) (func (export "b") (param i32) (result i32) (i32.add (local.get 0) (i32.const 2))))';
+let pair: Uint8Array;
+let loop: Awaited<ReturnType<typeof prepare>>;
+let loopNoSafepoints: Awaited<ReturnType<typeof prepare>>;
+const imports = fixturePath('service-loop-imports.mjs');
+const open: WorkerGuest[] = [];
+afterEach(async () => {
+  for (const g of open.splice(0)) await g.close();
+});
+
+beforeAll(async () => {
+  pair = (await prepare(await watToWasm(PAIR))).bytes;
+  const wat = readFileSync(fixturePath('service-loop.wat'), 'utf8');
+  loop = await prepare(await watToWasm(wat), { safepoints: { interval: 256 } });
+  loopNoSafepoints = await prepare(await watToWasm(wat));
+});
+
+const patchFor = (baseline: Uint8Array) => async (id: string, value: number, targets: string[], extra: { sequence?: number; cumulative?: boolean } = {}) =>
+  (
+    await buildPatch({
+      wat: `(module ${targets.map((t) => `(func (export "${t}") (param i32) (result i32) (i32.mul (local.get 0) (i32.const ${value})))`).join(' ')})`,
+      manifest: { id, sequence: extra.sequence ?? 1, cumulative: extra.cumulative ?? false, targets: targets.map((t) => ({ function: t, export: t })) },
+      baseline,
+    })
+  ).bytes;
+
+const inThread: Fixture = {
+  async start() {
+    const guest = await Guest.instantiate(pair);
+    return {
+      load: async (bytes) => (await guest.load(bytes)).id,
+      apply: async (id) => void guest.apply(id),
+      revert: async (id) => void guest.revert(id),
+      status: async () => guest.status(),
+      call: async (name, ...args) => (guest.exports[name] as Function)(...args),
+      close: async () => {},
+    };
+  },
+  patch: (...a) => patchFor(pair)(...a),
+};
+const inWorker: Fixture = {
+  async start() {
+    const guest = await WorkerGuest.start(pair);
+    return {
+      load: async (bytes) => (await guest.load(bytes)).id,
+      apply: async (id) => void (await guest.apply(id)),
+      revert: async (id) => void (await guest.revert(id)),
+      status: () => guest.status(),
+      call: (name, ...args) => guest.call(name, ...args),
+      close: () => guest.close(),
+    };
+  },
+  patch: (...a) => patchFor(pair)(...a),
+};
+conformance('in-thread Guest', inThread);
+conformance('WorkerGuest', inWorker);
+
+const handleV2 = async (baseline: Uint8Array, id = 'v2') =>
+  (
+    await buildPatch({
+      wat: '(module (func (export "handle") (param i32) (result i32) (i32.const 2)))',
+      manifest: { id, sequence: 1, targets: [{ function: 'handle', export: 'handle' }] },
+      baseline,
+    })
+  ).bytes;
+
+describe('a guest that never returns', () => {
+  it('takes a patch at a safepoint while it loops forever, and the loop switches', async () => {
+    const guest = await WorkerGuest.start(loop.bytes, { imports, run: { export: 'serve', args: [-1] } });
+    open.push(guest);
+    const patch = await guest.load(await handleV2(loop.bytes));
+    expect(guest.state).toBe('running');
+    const applied = await guest.apply(patch.id);
+    expect(applied.servedAt).toBe('safepoint');
+    expect(applied.commit).toBeGreaterThanOrEqual(0);
+    expect(await guest.call('version')).toBe(2);
+    await guest.revert(patch.id);
+    expect(await guest.call('version')).toBe(1);
+    expect(guest.state).toBe('running');
+  });
+
+  it('loses no request and handles none twice across a thousand apply / revert cycles under load', async () => {
+    const guest = await WorkerGuest.start(loop.bytes, { imports, run: { export: 'serve', args: [-1] } });
+    open.push(guest);
+    const patch = await guest.load(await handleV2(loop.bytes));
+    const latencies: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      latencies.push((await guest.apply(patch.id)).latency);
+      await guest.revert(patch.id);
+    }
+    const [count, sum] = (await guest.call('stats')) as [number, bigint]; // one call: one consistent snapshot
+    expect(sum).toBe((BigInt(count) * BigInt(count - 1)) / 2n); // every request 0…count-1 exactly once
+    expect(count).toBeGreaterThan(10_000);
+    expect((await guest.call('handled_by_v2')) as number).toBeGreaterThan(0);
+    expect(latencies.length).toBe(1000);
+  });
+
+  it('without safepoints, a busy guest cannot answer: a clear timeout, not a hang', async () => {
+    const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'serve', args: [-1] }, timeout: 300 });
+    open.push(guest);
+    await expect(guest.status()).rejects.toMatchObject({ code: 'E_TIMEOUT', message: expect.stringContaining('safepoints') });
+  });
+
+  it('a guest blocked in an import is served while it waits', async () => {
+    const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'block' } });
+    open.push(guest);
+    const patch = await guest.load(await handleV2(loopNoSafepoints.bytes));
+    const applied = await guest.apply(patch.id);
+    expect(applied.servedAt).toBe('safepoint'); // served from inside the import, by waitServing
+    expect(await guest.call('handle', 0)).toBe(2);
+  });
+
+  it('an idle guest is served from its event loop', async () => {
+    const guest = await WorkerGuest.start(loop.bytes, { imports });
+    open.push(guest);
+    const patch = await guest.load(await handleV2(loop.bytes));
+    expect((await guest.apply(patch.id)).servedAt).toBe('event-loop');
+    expect(await guest.call('handle', 0)).toBe(2);
+  });
+
+  it('reports a guest that trapped', async () => {
+    const guest = await WorkerGuest.start(loop.bytes, { imports, run: { export: 'serve', args: [-1] } });
+    open.push(guest);
+    const trapping = await buildPatch({
+      wat: '(module (func (export "handle") (param i32) (result i32) (unreachable)))',
+      manifest: { id: 'trap', sequence: 1, targets: [{ function: 'handle', export: 'handle' }] },
+      baseline: loop.bytes,
+    });
+    const trapped = new Promise((resolve) => guest.addEventListener('trapped', resolve, { once: true }));
+    await guest.apply((await guest.load(trapping.bytes)).id);
+    await trapped;
+    expect(guest.state).toBe('trapped');
+    expect(guest.ended).toMatchObject({ notice: 'trapped', message: expect.stringContaining('unreachable') });
+    expect((await guest.status()).patches).toEqual([expect.objectContaining({ id: 'trap', state: 'applied' })]);
+  });
+});
