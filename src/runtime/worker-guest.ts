@@ -93,9 +93,16 @@ export class WorkerGuest extends EventTarget {
       await worker.terminate();
       throw new HotpatchError('E_INSTANTIATE_FAILED', `the worker guest did not start: ${'message' in ready ? ready.message : ready.notice}`);
     }
-    const guest = new WorkerGuest(worker, ready.baseline, new Int32Array(control), port1, options);
+    const ctrl = new Int32Array(control);
+    const guest = new WorkerGuest(worker, ready.baseline, ctrl, port1, options);
     worker.on('message', (notice: Notice) => guest.#notice(notice));
     worker.on('error', (error) => guest.#notice({ notice: 'error', message: error.message }));
+    if (options.run) {
+      // Resolve once the export runs, so what follows is served the way a running guest serves it.
+      const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+      const waited = waitAsync(ctrl, Control.state, GuestState.idle, options.timeout ?? 10_000);
+      if (waited.async) await waited.value;
+    }
     return guest;
   }
 

@@ -48,6 +48,7 @@ try {
     // Let the host see "ready" before a call that may never return.
     await new Promise((resolve) => setImmediate(resolve));
     Atomics.store(ctrl, Control.state, GuestState.running);
+    Atomics.notify(ctrl, Control.state);
     try {
       const fn = guest.exports[init.run.export] as (...args: unknown[]) => unknown;
       const result = fn(...(init.run.args ?? []));
