@@ -128,6 +128,77 @@ __attribute__((export_name("state"))) const struct account *state(void) { return
 __attribute__((export_name("state_size"))) u32 state_size(void) { return sizeof accounts; }
 __attribute__((export_name("note"))) const u8 *note(u32 id) { return id < ACCOUNTS ? notes[id] : 0; }
 
+// The demo's traffic: handles `n` requests from simulated clients (n == 0: forever, the guest
+// never returns), one in 200 from an attacker trying the role overwrite. The intrusion monitor
+// demotes an account as soon as an escalation works. Counters let the host watch from outside.
+static u32 rng_state = 0x9e3779b9;
+static u32 started, simulated, attempts, escalations, stop_requested;
+static long long bank_expected;
+
+__attribute__((noinline)) static u32 rng(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 17;
+  rng_state ^= rng_state << 5;
+  return rng_state;
+}
+
+__attribute__((export_name("simulate"))) void simulate(u32 n) {
+  if (bank_expected == 0) bank_expected = 100LL * ACCOUNTS;
+  stop_requested = 0;
+  for (u32 i = 0; (n == 0 || i < n) && !stop_requested; i++) {
+    started++;
+    u32 r = rng();
+    u32 id = 1 + (r >> 8) % (ACCOUNTS - 1);
+    if (r % 200 == 0) {
+      for (u32 k = 0; k < NAME_MAX; k++) request[k] = 'A';
+      request[NAME_MAX] = ROLE_ADMIN;
+      handle(REQ_SET_NAME, id, NAME_MAX);
+      attempts++;
+      if (handle(REQ_AUDIT, id, 0) != E_DENIED) {
+        escalations++;
+        accounts[id].role = ROLE_USER;
+      }
+    } else if (r % 4 == 0) {
+      if (handle(REQ_DEPOSIT, id, 10) == OK) bank_expected += 10;
+    } else if (r % 4 == 1) {
+      if (handle(REQ_WITHDRAW, id, 7) == OK) bank_expected -= 7;
+    } else if (r % 4 == 2) {
+      request[0] = 'u'; request[1] = '0' + r % 10;
+      handle(REQ_SET_NAME, id, 2);
+    } else {
+      handle(REQ_BALANCE, id, 0);
+    }
+    simulated++;
+  }
+}
+
+// The demo's main: a fresh service, then traffic forever.
+__attribute__((export_name("run"))) void run(void) {
+  init();
+  simulate(0);
+}
+
+// Ends simulate() after the request in hand: the host's way to quiesce the guest.
+__attribute__((export_name("stop"))) void stop(void) { stop_requested = 1; }
+// Requests begun but not finished: 0 whenever the guest is between requests.
+__attribute__((export_name("in_flight"))) u32 in_flight(void) { return started - simulated; }
+__attribute__((export_name("started"))) u32 get_started(void) { return started; }
+__attribute__((export_name("simulated"))) u32 get_simulated(void) { return simulated; }
+__attribute__((export_name("attempts"))) u32 get_attempts(void) { return attempts; }
+__attribute__((export_name("escalations"))) u32 get_escalations(void) { return escalations; }
+// 1 when every account's balance adds up to what the handled deposits and withdrawals say.
+__attribute__((export_name("bank_ok"))) u32 bank_ok(void) {
+  long long total = 0;
+  for (u32 i = 0; i < ACCOUNTS; i++) total += accounts[i].balance;
+  return total == bank_expected;
+}
+__attribute__((export_name("state_checksum"))) u32 state_checksum(void) {
+  u32 h = 0x811c9dc5;
+  const u8 *p = (const u8 *)accounts;
+  for (u32 i = 0; i < sizeof accounts; i++) h = (h ^ p[i]) * 0x01000193;
+  return h;
+}
+
 // The operator's console: demote (or promote) an account, e.g. after an intrusion was detected.
 __attribute__((export_name("set_role"))) int set_role(u32 id, u32 new_role) {
   struct account *a = lookup(id);

@@ -5,7 +5,7 @@ import { emit, guard } from './_io.js';
 export default defineCommand({
   meta: {
     name: 'demo',
-    description: 'Live demo: a running guest serving requests (some of them exploits) is patched, unpatched and patched again.\nExample: wasm-hotpatch demo --seconds 5',
+    description: 'Live demo: a guest serving requests in a worker, never returning (some requests are exploits), is patched, unpatched and patched again.\nExample: wasm-hotpatch demo --seconds 5',
   },
   args: {
     seconds: { type: 'string', description: 'how long to run (default 9)' },
@@ -15,9 +15,11 @@ export default defineCommand({
     await guard(Boolean(args.json), async () => {
       const seconds = args.seconds === undefined ? 9 : Number(args.seconds);
       if (!(seconds > 0 && seconds <= 600)) throw new Error(`--seconds must be a number of seconds up to 600, not ${args.seconds}`);
-      const summary = await runDemo({ duration: seconds * 1000, ...(args.json ? { out: { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream } : {}) });
+      const quiet = { write: () => true, isTTY: false } as unknown as NodeJS.WritableStream;
+      const summary = await runDemo({ duration: seconds * 1000, ...(args.json ? { out: quiet } : {}) });
       if (args.json) emit(true, summary, () => '');
-      return summary.dropped === 0 && summary.exploitsSucceeded.patched === 0 && summary.bankTotalKept ? 0 : 2;
+      const ok = summary.dropped === 0 && summary.exploitsSucceeded.patched === 0 && summary.bankTotalKept && summary.ranUntilStopped;
+      return ok ? 0 : 2;
     });
   },
 });
