@@ -93,6 +93,8 @@ export class Guest extends EventTarget {
   readonly #stacks: PatchStacks<Patch>;
   #originals: WebAssembly.Exports | undefined;
   #hostPatches = 0;
+  /** Milliseconds the last apply or revert spent writing table slots: the pause the guest saw. */
+  lastCommit = 0;
   /** Bumped by every apply and revert: cached lookups of what a function runs check it. */
   #generation = 0;
   readonly #owner = {};
@@ -590,6 +592,7 @@ export class Guest extends EventTarget {
     const commit = now() - t0;
     this.#stacks.remove(p, slots);
     this.#generation++;
+    this.lastCommit = commit;
     p.state = 'reverted';
     p.revertedAt = new Date();
     this.#runPostHook(p, inner.hooks.postRevert, 'post-revert');

@@ -17,8 +17,23 @@ export const Control = {
   pending: 2,
   /** What the guest is doing (worker writes): see `GuestState`. */
   state: 3,
-  size: 8,
+  /** Fast requests (apply / revert of a loaded patch), carried in the block itself: see `FastOp`. */
+  op: 4,
+  /** The fast request's patch handle (given by the guest at load). */
+  handle: 5,
+  /** 1 to force (anti-downgrade override). */
+  force: 6,
+  /** The fast request's outcome: 0 done; 1 failed, and the error follows on the port. */
+  status: 7,
+  size: 16,
+  /** Float64 index (in a Float64Array over the same buffer) of the fast request's commit time, ms. */
+  commitF64: 4,
+  /** Float64 index of the time the guest spent on the fast request, ms. */
+  handledF64: 5,
 } as const;
+
+/** Fast request kinds (`Control.op`); 0 means the request is on the port. */
+export const FastOp = { none: 0, apply: 1, revert: 2 } as const;
 
 /** Control block `state` values. */
 export const GuestState = { starting: 0, running: 1, idle: 2, trapped: 3, exited: 4 } as const;

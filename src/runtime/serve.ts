@@ -1,6 +1,6 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { type Guest, HotpatchError } from '../engine/index.js';
-import { Control, type Reply, type Request } from './protocol.js';
+import { type Guest, HotpatchError, type Patch } from '../engine/index.js';
+import { Control, FastOp, type Reply, type Request } from './protocol.js';
 
 /** A guest served to its host: requests are answered at safepoints and from the event loop. */
 export interface Server {
@@ -17,23 +17,36 @@ export interface Server {
  */
 export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: MessagePort): Server {
   const ctrl = new Int32Array(control);
+  const f64 = new Float64Array(control);
+  const handles: Patch[] = [];
+  // Fast requests allocate nothing on the way: no message to decode, none to send back.
+  const fast = (): void => {
+    const start = performance.now();
+    const seq = Atomics.load(ctrl, Control.request);
+    const op = Atomics.load(ctrl, Control.op);
+    Atomics.store(ctrl, Control.op, FastOp.none);
+    try {
+      const patch = handles[Atomics.load(ctrl, Control.handle)];
+      if (!patch) throw new HotpatchError('E_UNKNOWN_PATCH', 'no patch with that handle in this guest');
+      if (op === FastOp.apply) guest.apply(patch, Atomics.load(ctrl, Control.force) === 1 ? { force: true } : {});
+      else guest.revert(patch);
+      f64[Control.commitF64] = guest.lastCommit;
+      Atomics.store(ctrl, Control.status, 0);
+    } catch (error) {
+      const err = error instanceof HotpatchError ? error : new HotpatchError('E_USAGE', (error as Error)?.message ?? String(error));
+      Atomics.store(ctrl, Control.status, 1);
+      port.postMessage({ seq, ok: false, error: err.toJSON(), servedAt: 'safepoint', duration: performance.now() - start } satisfies Reply);
+    }
+    f64[Control.handledF64] = performance.now() - start;
+    Atomics.store(ctrl, Control.ack, seq);
+    Atomics.notify(ctrl, Control.ack);
+  };
   const handle = (request: Request, servedAt: Reply['servedAt']): void => {
     const start = performance.now();
     let reply: Reply;
     try {
-      let commit: number | undefined;
-      const listener = (event: Event): void => {
-        commit = (event as Event & { commit?: number }).commit;
-      };
-      guest.addEventListener('applied', listener);
-      guest.addEventListener('reverted', listener);
-      let result: unknown;
-      try {
-        result = run(guest, request);
-      } finally {
-        guest.removeEventListener('applied', listener);
-        guest.removeEventListener('reverted', listener);
-      }
+      const result = run(guest, request, handles);
+      const commit = request.op === 'apply' || request.op === 'revert' ? guest.lastCommit : undefined;
       reply = { seq: request.seq, ok: true, result, servedAt, duration: performance.now() - start, ...(commit === undefined ? {} : { commit }) };
     } catch (error) {
       const err = error instanceof HotpatchError ? error : new HotpatchError('E_USAGE', (error as Error)?.message ?? String(error));
@@ -45,6 +58,7 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
   };
   const drain = (servedAt: Reply['servedAt']): void => {
     Atomics.store(ctrl, Control.pending, 0);
+    if (Atomics.load(ctrl, Control.op) !== FastOp.none) fast();
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) handle(m.message as Request, servedAt);
   };
   const poll = (): void => {
@@ -65,19 +79,24 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
   };
 }
 
-function run(guest: Guest, request: Request): unknown {
+function run(guest: Guest, request: Request, handles: Patch[]): unknown {
   switch (request.op) {
     case 'load': {
       const p = guest.loadSync(request.bytes, { module: request.module, ...(request.force ? { force: true } : {}) });
-      return { id: p.id, sequence: p.sequence, cumulative: p.cumulative, targets: p.targets };
+      const handle = handles.push(p) - 1;
+      return { id: p.id, sequence: p.sequence, cumulative: p.cumulative, targets: p.targets, handle };
     }
     case 'apply':
       return guest.apply(request.id, request.force ? { force: true } : {}).id;
     case 'revert':
       return guest.revert(request.id).id;
-    case 'unload':
+    case 'unload': {
+      const p = guest.patch(request.id);
       guest.unload(request.id);
+      const at = handles.indexOf(p!);
+      if (at >= 0) delete handles[at];
       return request.id;
+    }
     case 'status':
       return guest.status();
     case 'call': {

@@ -1,7 +1,7 @@
 import { receiveMessageOnPort, MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { GuestEvent, type GuestStatus } from '../engine/index.js';
 import { HotpatchError } from '../errors.js';
-import { Control, GuestState, type Notice, type Reply, type Request, type Unnumbered } from './protocol.js';
+import { Control, FastOp, GuestState, type Notice, type Reply, type Request, type Unnumbered } from './protocol.js';
 import type { WorkerInit } from './worker.js';
 
 /** Options of {@link WorkerGuest.start}. */
@@ -14,7 +14,7 @@ export interface WorkerGuestOptions {
   readonly timeout?: number;
   /** How long to spin for an answer before waiting without blocking, in µs (default 200). */
   readonly spin?: number;
-  /** Passed to the Worker (for example `['--import', 'tsx']` to run from TypeScript sources). */
+  /** Passed to the Worker as its `execArgv`. */
   readonly execArgv?: readonly string[];
 }
 
@@ -27,6 +27,8 @@ export interface Answer<T = unknown> {
   readonly commit?: number;
   /** Whether the busy guest served it at a safepoint, or an idle one from its event loop. */
   readonly servedAt: 'safepoint' | 'event-loop';
+  /** Milliseconds the guest's thread spent on the request, from picking it up to answering. */
+  readonly handled: number;
 }
 
 /** A patch loaded into a worker guest, as the host sees it. */
@@ -37,7 +39,9 @@ export interface RemotePatch {
   readonly targets: readonly string[];
 }
 
-const workerScript = new URL('./worker.js', import.meta.url);
+// Running from TypeScript sources (tsx, vitest): start the worker from sources too.
+const fromSources = import.meta.url.endsWith('.ts');
+const workerScript = new URL(fromSources ? './worker.ts' : './worker.js', import.meta.url);
 
 /**
  * A guest running in a worker thread, driven from the host with the in-thread `Guest`'s API:
@@ -53,6 +57,7 @@ export class WorkerGuest extends EventTarget {
   readonly #timeout: number;
   readonly #spin: number;
   #seq = 0;
+  readonly #handles = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
   #ended: Notice | undefined;
 
@@ -79,7 +84,11 @@ export class WorkerGuest extends EventTarget {
       ...(options.imports ? { imports: String(options.imports instanceof URL ? options.imports : new URL(options.imports, `file://${process.cwd()}/`)) } : {}),
       ...(options.run ? { run: options.run } : {}),
     };
-    const worker = new Worker(workerScript, { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}) });
+    const settings = { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}) };
+    // From sources, register tsx in the worker first (a worker does not inherit the parent's loader).
+    const worker = fromSources
+      ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerScript.href)}); })`, { ...settings, eval: true })
+      : new Worker(workerScript, settings);
     const listeners: [string, (...args: any[]) => void][] = [];
     const ready = await new Promise<Notice>((resolve, reject) => {
       listeners.push(['message', resolve], ['error', reject], ['exit', (code: number) => reject(new Error(`worker exited with code ${code} before it was ready`))]);
@@ -137,20 +146,7 @@ export class WorkerGuest extends EventTarget {
     Atomics.store(ctrl, Control.pending, 1);
     Atomics.notify(ctrl, Control.pending);
     // The guest usually answers within microseconds: spin briefly, then wait without blocking.
-    const spinUntil = t0 + this.#spin / 1000;
-    while (Atomics.load(ctrl, Control.ack) !== seq && performance.now() < spinUntil) {
-      /* spin */
-    }
-    if (Atomics.load(ctrl, Control.ack) !== seq) {
-      // Atomics.waitAsync is in Node 20 but not yet in TypeScript's ES2023 lib.
-      const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
-      const waited = waitAsync(ctrl, Control.ack, seq - 1, this.#timeout);
-      if (waited.async) await waited.value;
-    }
-    if (Atomics.load(ctrl, Control.ack) !== seq) {
-      const why = this.state === 'running' ? 'the guest is busy and reached no safepoint (prepare it with safepoints)' : `the guest is ${this.state}`;
-      throw new HotpatchError('E_TIMEOUT', `no answer to ${request.op} within ${this.#timeout} ms: ${why}`);
-    }
+    await this.#awaitAck(seq, request.op);
     const message = receiveMessageOnPort(this.#port);
     const latency = performance.now() - t0;
     const reply = message?.message as Reply | undefined;
@@ -160,7 +156,7 @@ export class WorkerGuest extends EventTarget {
       if (request.op === 'load') this.dispatchEvent(new GuestEvent('rejected', { duration: latency, error }));
       throw error;
     }
-    const answer: Answer = { result: reply.result, latency, servedAt: reply.servedAt, ...(reply.commit === undefined ? {} : { commit: reply.commit }) };
+    const answer: Answer = { result: reply.result, latency, servedAt: reply.servedAt, handled: reply.duration, ...(reply.commit === undefined ? {} : { commit: reply.commit }) };
     if (event) {
       const id = typeof reply.result === 'string' ? reply.result : (reply.result as RemotePatch).id;
       this.dispatchEvent(new GuestEvent(event, { patch: id, duration: latency, ...(reply.commit === undefined ? {} : { commit: reply.commit }) }));
@@ -183,7 +179,9 @@ export class WorkerGuest extends EventTarget {
       });
     }
     const answer = await this.#request({ op: 'load', bytes, module, ...(options.force ? { force: true } : {}) }, 'loaded');
-    return { ...(answer.result as RemotePatch), latency: answer.latency };
+    const { handle, ...patch } = answer.result as RemotePatch & { handle: number };
+    this.#handles.set(patch.id, handle);
+    return { ...patch, latency: answer.latency };
   }
 
   /**
@@ -191,7 +189,60 @@ export class WorkerGuest extends EventTarget {
    * @throws HotpatchError as `Guest.apply`, E_TIMEOUT
    */
   apply(id: string, options: { force?: boolean } = {}): Promise<Answer<string>> {
+    if (this.#fastPossible(id)) return this.#fast(FastOp.apply, id, options.force === true);
     return this.#request({ op: 'apply', id, ...(options.force ? { force: true } : {}) }, 'applied') as Promise<Answer<string>>;
+  }
+
+  /** A running guest reads fast requests at its safepoints; an idle one only hears the port. */
+  #fastPossible(id: string): boolean {
+    return this.#handles.has(id) && Atomics.load(this.#ctrl, Control.state) === GuestState.running;
+  }
+
+  /** apply / revert through the control block alone: nothing to serialize on either side. */
+  #fast(op: number, id: string, force: boolean): Promise<Answer<string>> {
+    const turn = this.#queue.then(async () => {
+      const seq = ++this.#seq;
+      const ctrl = this.#ctrl;
+      const t0 = performance.now();
+      Atomics.store(ctrl, Control.op, op);
+      Atomics.store(ctrl, Control.handle, this.#handles.get(id)!);
+      Atomics.store(ctrl, Control.force, force ? 1 : 0);
+      Atomics.store(ctrl, Control.request, seq);
+      Atomics.store(ctrl, Control.pending, 1);
+      Atomics.notify(ctrl, Control.pending);
+      await this.#awaitAck(seq, op === FastOp.apply ? 'apply' : 'revert');
+      const latency = performance.now() - t0;
+      if (Atomics.load(ctrl, Control.status) !== 0) {
+        const reply = receiveMessageOnPort(this.#port)?.message as Reply | undefined;
+        if (reply && !reply.ok) throw new HotpatchError(reply.error.code, reply.error.message, { problems: reply.error.problems });
+        throw new HotpatchError('E_IO', `lost the answer to ${op === FastOp.apply ? 'apply' : 'revert'}`);
+      }
+      const f64 = new Float64Array(ctrl.buffer);
+      const commit = f64[Control.commitF64]!;
+      this.dispatchEvent(new GuestEvent(op === FastOp.apply ? 'applied' : 'reverted', { patch: id, duration: latency, commit }));
+      return { result: id, latency, commit, servedAt: 'safepoint' as const, handled: f64[Control.handledF64]! };
+    });
+    this.#queue = turn.catch(() => {});
+    return turn;
+  }
+
+  /** Waits for the guest to acknowledge request `seq`: spins briefly, then waits without blocking. */
+  async #awaitAck(seq: number, what: string): Promise<void> {
+    const ctrl = this.#ctrl;
+    const spinUntil = performance.now() + this.#spin / 1000;
+    while (Atomics.load(ctrl, Control.ack) !== seq && performance.now() < spinUntil) {
+      /* spin */
+    }
+    if (Atomics.load(ctrl, Control.ack) !== seq) {
+      // Atomics.waitAsync is in Node 20 but not yet in TypeScript's ES2023 lib.
+      const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+      const waited = waitAsync(ctrl, Control.ack, seq - 1, this.#timeout);
+      if (waited.async) await waited.value;
+    }
+    if (Atomics.load(ctrl, Control.ack) !== seq) {
+      const why = this.state === 'running' ? 'the guest is busy and reached no safepoint (prepare it with safepoints)' : `the guest is ${this.state}`;
+      throw new HotpatchError('E_TIMEOUT', `no answer to ${what} within ${this.#timeout} ms: ${why}`);
+    }
   }
 
   /**
@@ -199,6 +250,7 @@ export class WorkerGuest extends EventTarget {
    * @throws HotpatchError as `Guest.revert`, E_TIMEOUT
    */
   revert(id: string): Promise<Answer<string>> {
+    if (this.#fastPossible(id)) return this.#fast(FastOp.revert, id, false);
     return this.#request({ op: 'revert', id }, 'reverted') as Promise<Answer<string>>;
   }
 
