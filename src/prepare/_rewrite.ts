@@ -142,12 +142,21 @@ export function rewrite(
     newFunctionTypes.push(voidType);
     newBodies.push(body(() => {}));
   }
+  // Entry polls count a global budget down (a recursion has no local that survives the calls).
   const poll = safepoints
     ? new ByteWriter()
         .u8(Op.globalGet).u32(budget).u8(Op.i32Const).u8(1).u8(0x6b /* i32.sub */).u8(Op.globalSet).u32(budget)
         .u8(Op.globalGet).u32(budget).u8(0x45 /* i32.eqz */).u8(Op.if).u8(0x40).u8(Op.call).u32(safepoint).u8(Op.end)
         .finish()
     : undefined;
+  // Loop polls count in a local of their own function: a register, no memory traffic. The
+  // interval is a power of two, so the test is a mask and the counter never needs a reset.
+  const loopPoll = (local: number): Uint8Array =>
+    new ByteWriter()
+      .u8(Op.localGet).u32(local).u8(Op.i32Const).u8(1).u8(0x6a /* i32.add */).u8(Op.localTee).u32(local)
+      .u8(Op.i32Const).s32(safepoints!.interval - 1).u8(0x71 /* i32.and */).u8(0x45 /* i32.eqz */)
+      .u8(Op.if).u8(0x40).u8(Op.call).u32(safepoint).u8(Op.end)
+      .finish();
 
   // Which function each way in names: with indirect dispatch, the thunk.
   const redirect = new Map<number, number>();
@@ -177,7 +186,7 @@ export function rewrite(
       prefix = w.finish();
     }
     if (poll && safepoints!.entries) prefix = prefix ? concatBytes(prefix, poll) : poll;
-    const rewriting = dispatch === 'indirect' || (poll && safepoints!.loops);
+    const rewriting = dispatch === 'indirect' || safepoints?.loops;
     if (!prefix && !rewriting) {
       code.bytes(module.bytes.subarray(b.start, b.end));
       return;
@@ -185,7 +194,8 @@ export function rewrite(
     code.bytes(
       transformBody(module.bytes, b, {
         prefix,
-        afterLoop: poll && safepoints!.loops ? poll : undefined,
+        afterLoop: safepoints?.loops ? loopPoll : undefined,
+        params: paramCount(index),
         calls: dispatch === 'indirect' ? { slotOf, redirect, typeIndexOf, table } : undefined,
       }),
     );
@@ -247,20 +257,37 @@ function transformBody(
   b: FunctionBody,
   options: {
     prefix: Uint8Array | undefined;
-    afterLoop: Uint8Array | undefined;
+    afterLoop: ((local: number) => Uint8Array) | undefined;
+    params: number;
     calls: { slotOf: ReadonlyMap<number, number>; redirect: ReadonlyMap<number, number>; typeIndexOf: (index: number) => number; table: number } | undefined;
   },
 ): Uint8Array {
-  const out = new ByteWriter().bytes(bytes.subarray(b.bodyStart, b.codeStart));
+  const out = new ByteWriter();
+  let poll: Uint8Array | undefined;
+  if (options.afterLoop) {
+    // One more i32 local, after all the others so no local index moves: the loop poll counter.
+    const locals = new ByteReader(bytes, b.bodyStart, b.codeStart);
+    const groups = locals.u32();
+    const groupsEnd = locals.pos;
+    let total = 0;
+    for (let g = 0; g < groups; g++) {
+      total += locals.u32();
+      locals.u8();
+    }
+    out.u32(groups + 1).bytes(bytes.subarray(groupsEnd, b.codeStart)).u32(1).u8(0x7f);
+    poll = options.afterLoop(options.params + total);
+  } else {
+    out.bytes(bytes.subarray(b.bodyStart, b.codeStart));
+  }
   if (options.prefix) out.bytes(options.prefix);
   const r = new ByteReader(bytes, b.codeStart, b.end);
   const ins = newInstruction();
   let from = b.codeStart;
-  const { calls, afterLoop } = options;
+  const { calls } = options;
   while (!r.done) {
     readInstruction(r, ins);
-    if (afterLoop && ins.op === Op.loop) {
-      out.bytes(bytes.subarray(from, ins.end)).bytes(afterLoop);
+    if (poll && ins.op === Op.loop) {
+      out.bytes(bytes.subarray(from, ins.end)).bytes(poll);
       from = ins.end;
     } else if (calls && (ins.op === Op.call || ins.op === Op.returnCall)) {
       const slot = calls.slotOf.get(ins.index);

@@ -36,8 +36,8 @@ export interface PrepareOptions {
   /**
    * Insert safepoints, so a guest that never returns to its host (a service loop, a long
    * computation in a worker) still takes patches: cheap polls at loop headers (and, with
-   * `entries`, function entries) that every `interval` polls (default 1024) call the poll handler
-   * the runtime installs. `true` means loops only.
+   * `entries`, function entries) that every `interval` polls (default 1024, rounded up to a power
+   * of two) call the poll handler the runtime installs. `true` means loops only.
    */
   readonly safepoints?: boolean | { readonly loops?: boolean; readonly entries?: boolean; readonly interval?: number };
 }
@@ -67,10 +67,12 @@ function sameSelection(manifest: BaselineManifest, dispatch: Dispatch, only?: Re
 function safepointOptions(value: PrepareOptions['safepoints']): SafepointOptions | undefined {
   if (!value) return undefined;
   const o = value === true ? {} : value;
-  const interval = o.interval ?? 1024;
-  if (!Number.isSafeInteger(interval) || interval < 1 || interval > 0x7fffffff) {
-    throw new HotpatchError('E_BAD_OPTIONS', `safepoints.interval must be a whole number from 1, not ${o.interval}`);
+  const asked = o.interval ?? 1024;
+  if (!Number.isSafeInteger(asked) || asked < 1 || asked > 2 ** 30) {
+    throw new HotpatchError('E_BAD_OPTIONS', `safepoints.interval must be a whole number from 1 to 2^30, not ${o.interval}`);
   }
+  // Loop polls test a mask: the interval is rounded up to a power of two.
+  const interval = 2 ** Math.ceil(Math.log2(asked));
   const loops = o.loops ?? true;
   const entries = o.entries ?? false;
   if (!loops && !entries) throw new HotpatchError('E_BAD_OPTIONS', 'safepoints need loops, entries, or both');

@@ -1,0 +1,51 @@
+// Question: what do safepoints cost a guest that is never patched? A baseline with loop
+// safepoints next to the same baseline without, on call-heavy code and real libraries. Target ≤ 3%.
+import { readFileSync } from 'node:fs';
+import { Guest } from '../src/engine/index.js';
+import { prepare } from '../src/prepare/prepare.js';
+import { compare, type Row, type Suite } from './_harness.js';
+import { brotli, brotliWasm, sampleText, sqlJs, sqlJsWasm, sqlQuery } from './_libraries.js';
+
+const workload = new Uint8Array(readFileSync(new URL('../test/fixtures/c/workload.wasm', import.meta.url)));
+
+async function variants(original: Uint8Array) {
+  return {
+    'prepared (reference)': (await prepare(original)).bytes,
+    'prepared + loop safepoints': (await prepare(original, { safepoints: true })).bytes,
+  };
+}
+
+/** Instantiates through the engine, so the safepoint handler is installed as a real runtime would. */
+async function exportsOf(bytes: Uint8Array): Promise<Record<string, (...a: number[]) => number>> {
+  const guest = await Guest.instantiate(bytes);
+  if (guest.manifest.safepoints) guest.setSafepointHandler(() => {});
+  return guest.exports as never;
+}
+
+export default async function safepointCost(): Promise<Suite> {
+  const rows: Row[] = [];
+  const c = await variants(workload);
+  const inst = Object.fromEntries(await Promise.all(Object.entries(c).map(async ([k, b]) => [k, await exportsOf(b)] as const)));
+  const each = (fn: (e: Record<string, (...a: number[]) => number>) => unknown) => Object.fromEntries(Object.entries(inst).map(([k, e]) => [k, { fn: () => fn(e) }]));
+  rows.push(...(await compare('fib(24), recursive (C, clang -O2)', each((e) => e.fib!(24)))));
+  rows.push(...(await compare('call loop, 2e5 calls (C)', each((e) => e.call_loop!(200_000)))));
+  rows.push(...(await compare('quicksort 2000 keys through comparator pointers (C)', each((e) => (e.sort_checksum!(2000, 2), e.reset!())))));
+  // The libraries run under their own glue, which knows nothing of handlers: the poll slot keeps
+  // its no-op, which is what an unpatched guest pays.
+  const sql = await variants(sqlJsWasm());
+  rows.push(...(await compare('sql.js: GROUP BY query over 2000 rows (emscripten)', Object.fromEntries(await Promise.all(Object.entries(sql).map(async ([k, b]) => [k, { fn: sqlQuery(await sqlJs(b)) }] as const))))));
+  const br = await variants(brotliWasm());
+  const text = sampleText();
+  rows.push(
+    ...(await compare(
+      'brotli-wasm: compress 64 KiB at quality 5 (Rust, wasm-bindgen)',
+      Object.fromEntries(await Promise.all(Object.entries(br).map(async ([k, b]) => [k, { fn: ((m) => () => m.compress(text, { quality: 5 }))(await brotli(b)) }] as const))),
+    )),
+  );
+  return {
+    name: 'Cost of safepoints',
+    question: 'A baseline prepared with loop safepoints (a budget countdown at every loop header, calling out every 1024 polls) next to the same baseline without. Target ≤ 3%.',
+    rows,
+    notes: ['Function-entry safepoints (`entries: true`) are for guests that recurse without loops; they are not the default and are not measured here.'],
+  };
+}
