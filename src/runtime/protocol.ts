@@ -45,7 +45,8 @@ export type Request =
   | { seq: number; op: 'revert'; id: string }
   | { seq: number; op: 'unload'; id: string }
   | { seq: number; op: 'status' }
-  | { seq: number; op: 'call'; name: string; args: unknown[] };
+  | { seq: number; op: 'call'; name: string; args: unknown[] }
+  | { seq: number; op: 'callPatch'; id: string; name: string; args: unknown[] };
 
 /** A request before the host numbers it. */
 export type Unnumbered<R> = R extends { seq: number } ? Omit<R, 'seq'> : never;
@@ -57,7 +58,7 @@ export type Reply =
 
 /** What the worker tells the host on its own: ready, and how a long-running call ended. */
 export type Notice =
-  | { notice: 'ready'; baseline: string; safepoints: boolean }
+  | { notice: 'ready'; baseline: string; safepoints: boolean; manifest: import('../format/manifest.js').BaselineManifest }
   | { notice: 'returned'; result: unknown }
   | { notice: 'trapped'; message: string }
   | { notice: 'error'; message: string };

@@ -99,6 +99,12 @@ function run(guest: Guest, request: Request, handles: Patch[]): unknown {
     }
     case 'status':
       return guest.status();
+    case 'callPatch': {
+      const p = guest.patch(request.id);
+      const fn = p?.instance.exports[request.name];
+      if (typeof fn !== 'function') throw new HotpatchError('E_UNKNOWN_FUNCTION', `patch "${request.id}" exports no function "${request.name}"`);
+      return (fn as (...a: unknown[]) => unknown)(...request.args);
+    }
     case 'call': {
       const fn = guest.exports[request.name];
       if (typeof fn !== 'function') throw new HotpatchError('E_UNKNOWN_FUNCTION', `the guest exports no function "${request.name}"`);

@@ -1,5 +1,6 @@
 import { receiveMessageOnPort, MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { GuestEvent, type GuestStatus } from '../engine/index.js';
+import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
 import { Control, FastOp, GuestState, type Notice, type Reply, type Request, type Unnumbered } from './protocol.js';
 import type { WorkerInit } from './worker.js';
@@ -52,6 +53,8 @@ const workerScript = new URL(fromSources ? './worker.ts' : './worker.js', import
 export class WorkerGuest extends EventTarget {
   readonly worker: Worker;
   readonly baseline: string;
+  /** The baseline's manifest: its functions, signatures and slots. */
+  readonly manifest: BaselineManifest;
   readonly #ctrl: Int32Array;
   readonly #port: MessagePort;
   readonly #timeout: number;
@@ -61,10 +64,11 @@ export class WorkerGuest extends EventTarget {
   #queue: Promise<unknown> = Promise.resolve();
   #ended: Notice | undefined;
 
-  private constructor(worker: Worker, baseline: string, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions) {
+  private constructor(worker: Worker, manifest: BaselineManifest, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions) {
     super();
     this.worker = worker;
-    this.baseline = baseline;
+    this.baseline = manifest.id;
+    this.manifest = manifest;
     this.#ctrl = ctrl;
     this.#port = port;
     this.#timeout = options.timeout ?? 10_000;
@@ -103,7 +107,7 @@ export class WorkerGuest extends EventTarget {
       throw new HotpatchError('E_INSTANTIATE_FAILED', `the worker guest did not start: ${'message' in ready ? ready.message : ready.notice}`);
     }
     const ctrl = new Int32Array(control);
-    const guest = new WorkerGuest(worker, ready.baseline, ctrl, port1, options);
+    const guest = new WorkerGuest(worker, ready.manifest, ctrl, port1, options);
     worker.on('message', (notice: Notice) => guest.#notice(notice));
     worker.on('error', (error) => guest.#notice({ notice: 'error', message: error.message }));
     if (options.run) {
@@ -267,6 +271,11 @@ export class WorkerGuest extends EventTarget {
   /** Calls an export in the guest's thread (at a safepoint, if it is busy) and returns its result. */
   async call(name: string, ...args: unknown[]): Promise<unknown> {
     return (await this.#request({ op: 'call', name, args })).result;
+  }
+
+  /** Calls an export of a loaded patch in the guest's thread (its own state: counters, flags). */
+  async callPatch(id: string, name: string, ...args: unknown[]): Promise<unknown> {
+    return (await this.#request({ op: 'callPatch', id, name, args })).result;
   }
 
   /** Stops the worker. */

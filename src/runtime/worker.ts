@@ -43,7 +43,7 @@ try {
   guest = await Guest.instantiate(init.baseline, imports as never);
   server = serveGuest(guest, init.hotpatch.control, init.hotpatch.port);
   Atomics.store(ctrl, Control.state, GuestState.idle);
-  notify({ notice: 'ready', baseline: guest.manifest.id, safepoints: guest.manifest.safepoints !== undefined });
+  notify({ notice: 'ready', baseline: guest.manifest.id, safepoints: guest.manifest.safepoints !== undefined, manifest: guest.manifest });
   if (init.run) {
     // Let the host see "ready" before a call that may never return.
     await new Promise((resolve) => setImmediate(resolve));

@@ -171,3 +171,12 @@ export async function withPatch<T>(guest: Guest, replacements: Readonly<Record<s
     installed.restore();
   }
 }
+
+export {
+  countCallsInWorker,
+  failInWorker,
+  replaceInWorker,
+  type WorkerCounter,
+  type WorkerFault,
+  type WorkerStub,
+} from './worker.js';
