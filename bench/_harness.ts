@@ -34,13 +34,15 @@ export const quick = process.env.BENCH_QUICK === '1';
 export async function compare(
   caseName: string,
   variants: Record<string, { fn: () => unknown; beforeEach?: () => void; afterEach?: () => void }>,
-  { rounds = quick ? 2 : 6, time = quick ? 50 : 250 }: { rounds?: number; time?: number } = {},
+  { rounds = quick ? 2 : 6, time = quick ? 50 : 250, iterations = quick ? 4 : 64 }: { rounds?: number; time?: number; iterations?: number } = {},
 ): Promise<Row[]> {
   const names = Object.keys(variants);
   const perRound = new Map<string, { p50: number; p99: number }[]>(names.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     const order = names.map((_, i) => names[(i + r) % names.length]!);
-    const bench = new Bench({ time, warmupTime: time / 4 });
+    // Slow tasks (prepare, diff: 50–800 ms each) pass a small minimum of iterations, or one round
+    // would take minutes; fast ones run for `time` ms whatever the minimum.
+    const bench = new Bench({ time, warmupTime: time / 4, iterations, warmupIterations: Math.min(iterations, 8) });
     for (const name of order) {
       const v = variants[name]!;
       bench.add(name, v.fn, { ...(v.beforeEach ? { beforeEach: v.beforeEach } : {}), ...(v.afterEach ? { afterEach: v.afterEach } : {}) });

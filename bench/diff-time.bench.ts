@@ -19,7 +19,7 @@ export default async function diffTime(): Promise<Suite> {
           'prepare(old)': { fn: () => prepare(old) },
           'diffBuilds(old, new)': { fn: () => diffBuilds(old, fresh, { baseline: baseline.manifest, id: 'bench' }) },
         },
-        { rounds: 3, time: 1000 },
+        { rounds: 3, time: 1000, iterations: 3 },
       )),
     );
   }

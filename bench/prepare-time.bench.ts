@@ -20,7 +20,7 @@ export default async function prepareTime(): Promise<Suite> {
           'prepare (entry)': { fn: () => prepare(bytes) },
           'prepare (indirect)': { fn: () => prepare(bytes, { dispatch: 'indirect' }) },
         },
-        { rounds: 3, time: 400 },
+        { rounds: 3, time: 400, iterations: 5 },
       )),
     );
   }

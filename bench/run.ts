@@ -1,6 +1,6 @@
 // Runs every bench/*.bench.ts suite (or those named on the command line) and writes
 // bench/results/<suite>.json and bench/results/RESULTS.md. Run: npm run bench [-- name ...]
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { markdown, type Suite } from './_harness.js';
 
@@ -12,14 +12,24 @@ const files = readdirSync(dir)
   .sort();
 
 const machine = `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, Node ${process.version}, V8 ${process.versions.v8}`;
-const sections: string[] = [`# Benchmark results\n\n${new Date().toISOString().slice(0, 10)} on ${machine}. Medians over rounds; ratios are measured side by side in the same run.\n`];
 for (const file of files) {
   process.stderr.write(`running ${file}…\n`);
   const mod = (await import(new URL(file, dir).href)) as { default: () => Promise<Suite> };
   const suite = await mod.default();
-  writeFileSync(new URL(`results/${file.replace('.bench.ts', '.json')}`, dir), `${JSON.stringify({ machine, ...suite }, null, 2)}\n`);
-  const md = markdown(suite);
-  process.stdout.write(`\n${md}`);
-  sections.push(md);
+  const date = new Date().toISOString().slice(0, 10);
+  writeFileSync(new URL(`results/${file.replace('.bench.ts', '.json')}`, dir), `${JSON.stringify({ machine, date, ...suite }, null, 2)}\n`);
+  process.stdout.write(`\n${markdown(suite)}`);
 }
-if (wanted.length === 0) writeFileSync(new URL('results/RESULTS.md', dir), sections.join('\n'));
+
+// RESULTS.md: every suite's latest results, so re-running one suite keeps the others.
+const sections = readdirSync(new URL('results/', dir))
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((f) => {
+    const { machine: on, ...suite } = JSON.parse(readFileSync(new URL(`results/${f}`, dir), 'utf8')) as Suite & { machine: string; date?: string };
+    return `${markdown(suite)}\n_${on}${suite.date ? `, ${suite.date}` : ''}_\n`;
+  });
+writeFileSync(
+  new URL('results/RESULTS.md', dir),
+  `# Benchmark results\n\nWritten by \`npm run bench\`. Medians over rounds; ratios are measured side by side in the same run.\n\n${sections.join('\n')}`,
+);

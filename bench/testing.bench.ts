@@ -36,14 +36,14 @@ export default async function testing(): Promise<Suite> {
   const jsPatched = await make();
   replace(jsPatched.guest, 'f', (x: number) => x + 1);
   const spied = await make();
-  spy(spied.guest, 'f');
+  const theSpy = spy(spied.guest, 'f');
   const creator = await make();
 
   const calls = await compare(`${CALLS.toLocaleString('en-US')} calls of a 2-instruction function from a Wasm loop`, {
     'unpatched Wasm function (reference)': { fn: () => plain.loop(CALLS) },
     'patched with a Wasm function': { fn: () => wasmPatched.loop(CALLS) },
     'replaced with a JS function': { fn: () => jsPatched.loop(CALLS) },
-    'spied (JS wrapper over the original)': { fn: () => spied.loop(CALLS), afterEach: () => void 0 },
+    'spied (JS wrapper over the original)': { fn: () => spied.loop(CALLS), afterEach: () => theSpy.reset() },
   });
   const creation = await compare('creating a replacement', {
     'table.set of one slot from JS (reference)': {

@@ -263,6 +263,11 @@ function transformBody(
   },
 ): Uint8Array {
   const out = new ByteWriter();
+  if (!options.afterLoop && !options.calls) {
+    // Only a prefix: no need to decode the body (prepare's common case, kept fast).
+    const content = out.bytes(bytes.subarray(b.bodyStart, b.codeStart)).bytes(options.prefix ?? new Uint8Array(0)).bytes(bytes.subarray(b.codeStart, b.end)).finish();
+    return new ByteWriter().u32(content.length).bytes(content).finish();
+  }
   let poll: Uint8Array | undefined;
   if (options.afterLoop) {
     // One more i32 local, after all the others so no local index moves: the loop poll counter.

@@ -46,7 +46,9 @@ export type Request =
   | { seq: number; op: 'unload'; id: string }
   | { seq: number; op: 'status' }
   | { seq: number; op: 'call'; name: string; args: unknown[] }
-  | { seq: number; op: 'callPatch'; id: string; name: string; args: unknown[] };
+  | { seq: number; op: 'callPatch'; id: string; name: string; args: unknown[] }
+  /** No request: wakes an idle guest's event loop to serve a fast request left in the control block. */
+  | { seq: number; op: 'poke' };
 
 /** A request before the host numbers it. */
 export type Unnumbered<R> = R extends { seq: number } ? Omit<R, 'seq'> : never;

@@ -59,7 +59,9 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
   const drain = (servedAt: Reply['servedAt']): void => {
     Atomics.store(ctrl, Control.pending, 0);
     if (Atomics.load(ctrl, Control.op) !== FastOp.none) fast();
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) handle(m.message as Request, servedAt);
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      if ((m.message as Request).op !== 'poke') handle(m.message as Request, servedAt);
+    }
   };
   const poll = (): void => {
     if (Atomics.load(ctrl, Control.pending) !== 0) drain('safepoint');
@@ -67,7 +69,8 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
   if (guest.manifest.safepoints) guest.setSafepointHandler(poll);
   const onMessage = (request: Request): void => {
     Atomics.store(ctrl, Control.pending, 0);
-    handle(request, 'event-loop');
+    if (Atomics.load(ctrl, Control.op) !== FastOp.none) fast();
+    if (request.op !== 'poke') handle(request, 'event-loop');
   };
   port.on('message', onMessage);
   return {
@@ -105,6 +108,8 @@ function run(guest: Guest, request: Request, handles: Patch[]): unknown {
       if (typeof fn !== 'function') throw new HotpatchError('E_UNKNOWN_FUNCTION', `patch "${request.id}" exports no function "${request.name}"`);
       return (fn as (...a: unknown[]) => unknown)(...request.args);
     }
+    case 'poke':
+      return undefined;
     case 'call': {
       const fn = guest.exports[request.name];
       if (typeof fn !== 'function') throw new HotpatchError('E_UNKNOWN_FUNCTION', `the guest exports no function "${request.name}"`);

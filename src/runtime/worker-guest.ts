@@ -214,7 +214,11 @@ export class WorkerGuest extends EventTarget {
       Atomics.store(ctrl, Control.request, seq);
       Atomics.store(ctrl, Control.pending, 1);
       Atomics.notify(ctrl, Control.pending);
-      await this.#awaitAck(seq, op === FastOp.apply ? 'apply' : 'revert');
+      await this.#awaitAck(seq, op === FastOp.apply ? 'apply' : 'revert', () => {
+        // The export may have returned between our look at its state and the request: an idle
+        // guest hears only its port, so knock there; its handler serves the control block first.
+        this.#port.postMessage({ seq: 0, op: 'poke' } satisfies Request);
+      });
       const latency = performance.now() - t0;
       if (Atomics.load(ctrl, Control.status) !== 0) {
         const reply = receiveMessageOnPort(this.#port)?.message as Reply | undefined;
@@ -231,13 +235,14 @@ export class WorkerGuest extends EventTarget {
   }
 
   /** Waits for the guest to acknowledge request `seq`: spins briefly, then waits without blocking. */
-  async #awaitAck(seq: number, what: string): Promise<void> {
+  async #awaitAck(seq: number, what: string, onSlow?: () => void): Promise<void> {
     const ctrl = this.#ctrl;
     const spinUntil = performance.now() + this.#spin / 1000;
     while (Atomics.load(ctrl, Control.ack) !== seq && performance.now() < spinUntil) {
       /* spin */
     }
     if (Atomics.load(ctrl, Control.ack) !== seq) {
+      if (onSlow && Atomics.load(ctrl, Control.state) !== GuestState.running) onSlow();
       // Atomics.waitAsync is in Node 20 but not yet in TypeScript's ES2023 lib.
       const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
       const waited = waitAsync(ctrl, Control.ack, seq - 1, this.#timeout);
