@@ -48,6 +48,7 @@ describe('replace', () => {
     const { guest } = await guestOf();
     expect(() => replace(guest, 'nope', () => 0)).toThrowError(expect.objectContaining({ code: 'E_UNKNOWN_FUNCTION' }));
     expect(() => replace(guest, 'log', () => 0)).toThrowError(expect.objectContaining({ code: 'E_NOT_PATCHABLE' }));
+    expect(() => replace(guest, 'double', (a: number, b: number) => a + b)).toThrowError(expect.objectContaining({ code: 'E_SIGNATURE_MISMATCH' }));
   });
 });
 

@@ -15,7 +15,7 @@ import { unzlibSync } from 'fflate';
 import { fromUtf8 } from '../format/bytes.js';
 import { parseModule } from '../format/module.js';
 import { COMMITTER_MIN_TARGETS, type Committer, finishCommitter, type StagedCommitter, stageCommitter } from './_committer.js';
-import { emptyInstance, hostFunction } from './_host.js';
+import { emptyInstance, hostFunction, parseSignature } from './_host.js';
 import { checkPatch, FunctionIndex, type HOOKS, type PatchCheck } from '../format/check.js';
 import { GuestEvent, type GuestEventType } from './events.js';
 import { Patch, type PatchInternals, patchInternals, type PatchState } from './patch.js';
@@ -473,6 +473,14 @@ export class Guest extends EventTarget {
       if (typeof impl !== 'function') throw new HotpatchError('E_USAGE', `replacement for "${name}" is not a function`);
       return { name, fn: this.#patchable(name, 'replace'), impl };
     });
+    for (const t of targets) {
+      // The adapter has the target's exact Wasm signature; a JS function expecting more arguments
+      // than the target passes is wrong (fewer is fine: JS ignores the rest).
+      const params = parseSignature(t.fn.signature).params.length;
+      if (t.impl.length > params) {
+        throw new HotpatchError('E_SIGNATURE_MISMATCH', `replacement for "${t.name}" takes ${t.impl.length} parameters; "${t.fn.name}" has ${params}: ${t.fn.signature}`);
+      }
+    }
     const slots = Int32Array.from(targets, (t) => t.fn.slot);
     if (new Set(slots).size !== slots.length) throw new HotpatchError('E_DUPLICATE_TARGET', 'two replacements name the same function');
     const refs = targets.map((t) => hostFunction(t.fn.signature, t.impl));
