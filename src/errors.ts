@@ -42,6 +42,8 @@ export type HotpatchErrorCode =
   // host side
   | 'E_IO'
   | 'E_TIMEOUT'
+  | 'E_TRANSITION_TIMEOUT'
+  | 'E_TRANSITION_FAILED'
   | 'E_USAGE';
 
 /** One problem found while validating; a rejection carries all of them. */

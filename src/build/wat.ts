@@ -28,8 +28,17 @@ export async function watToWasm(text: string, filename = 'patch.wat'): Promise<U
   try {
     module = lib.parseWat(filename, text, FEATURES);
     module.resolveNames();
-    module.validate();
-    return Uint8Array.from(module.toBinary({ log: false, write_debug_names: true }).buffer);
+    // wabt.js's validate() ignores the feature flags (it refuses shared memories even with
+    // `threads`): V8 validates instead, which is what will run the module anyway.
+    const bytes = Uint8Array.from(module.toBinary({ log: false, write_debug_names: true }).buffer);
+    if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) {
+      try {
+        new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+      } catch (error) {
+        throw new Error((error as Error).message);
+      }
+    }
+    return bytes;
   } catch (cause) {
     throw new HotpatchError('E_INVALID_WASM', `${filename}: ${String((cause as Error).message ?? cause).trim()}`, { cause });
   } finally {

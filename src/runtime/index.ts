@@ -5,3 +5,4 @@
 export { WorkerGuest, type Answer, type RemotePatch, type WorkerGuestOptions } from './worker-guest.js';
 export { serveGuest, waitServing, type Server } from './serve.js';
 export type { ImportsContext } from './worker.js';
+export { ThreadedGuest, Transition, type ThreadedGuestOptions, type ThreadState, type TransitionResult } from './threads.js';

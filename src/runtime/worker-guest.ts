@@ -15,6 +15,8 @@ export interface WorkerGuestOptions {
   readonly timeout?: number;
   /** How long to spin for an answer before waiting without blocking, in µs (default 200). */
   readonly spin?: number;
+  /** A shared memory to give the guest as the import `module.name` (threads of one program share it). */
+  readonly memory?: { readonly module: string; readonly name: string; readonly memory: WebAssembly.Memory };
   /** Passed to the Worker as its `execArgv`. */
   readonly execArgv?: readonly string[];
 }
@@ -87,6 +89,7 @@ export class WorkerGuest extends EventTarget {
       baseline,
       ...(options.imports ? { imports: String(options.imports instanceof URL ? options.imports : new URL(options.imports, `file://${process.cwd()}/`)) } : {}),
       ...(options.run ? { run: options.run } : {}),
+      ...(options.memory ? { memory: options.memory } : {}),
     };
     const settings = { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}) };
     // From sources, register tsx in the worker first (a worker does not inherit the parent's loader).
@@ -172,10 +175,10 @@ export class WorkerGuest extends EventTarget {
    * Compiles a patch here, sends the module, and has the guest validate and instantiate it (no effect yet).
    * @throws HotpatchError E_PATCH_REJECTED (with every problem), E_INVALID_WASM, E_TIMEOUT
    */
-  async load(bytes: Uint8Array, options: { force?: boolean } = {}): Promise<RemotePatch & { latency: number }> {
+  async load(bytes: Uint8Array, options: { force?: boolean; module?: WebAssembly.Module } = {}): Promise<RemotePatch & { latency: number }> {
     let module: WebAssembly.Module;
     try {
-      module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+      module = options.module ?? (await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>));
     } catch (cause) {
       throw new HotpatchError('E_PATCH_REJECTED', `patch rejected: does not compile: ${(cause as Error).message}`, {
         cause,

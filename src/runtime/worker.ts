@@ -14,6 +14,8 @@ export interface WorkerInit {
   /** Module URL whose default export is the guest's import object, or a function making it. */
   readonly imports?: string;
   readonly run?: { readonly export: string; readonly args?: readonly unknown[] };
+  /** A shared memory the host made (threads share it), imported as `module.name`. */
+  readonly memory?: { readonly module: string; readonly name: string; readonly memory: WebAssembly.Memory };
 }
 
 /** What an imports module's factory receives: how to keep a guest that blocks in an import patchable. */
@@ -40,6 +42,7 @@ try {
     const made = (await import(init.imports)).default as unknown;
     imports = (typeof made === 'function' ? await (made as (c: ImportsContext) => unknown)(context) : made) as typeof imports;
   }
+  if (init.memory) imports = { ...imports, [init.memory.module]: { ...imports[init.memory.module], [init.memory.name]: init.memory.memory } };
   guest = await Guest.instantiate(init.baseline, imports as never);
   server = serveGuest(guest, init.hotpatch.control, init.hotpatch.port);
   Atomics.store(ctrl, Control.state, GuestState.idle);
