@@ -38,6 +38,8 @@ export type HotpatchErrorCode =
   | 'E_NOT_APPLIED'
   | 'E_WRONG_GUEST'
   | 'E_VETOED'
+  | 'E_ACTIVE'
+  | 'E_QUIESCENCE_TIMEOUT'
   | 'E_HOOK_TRAPPED'
   // host side
   | 'E_IO'

@@ -38,6 +38,8 @@ export interface GuestOptions {
 export interface ApplyOptions {
   /** Allow a patch older than an applied cumulative patch (anti-downgrade override). */
   readonly force?: boolean;
+  /** Quiescent baselines: apply even while a target function is running (its activations finish in old code). */
+  readonly whileActive?: boolean;
 }
 
 /** One patch as `status()` reports it. */
@@ -87,6 +89,7 @@ export class Guest extends EventTarget {
   readonly #bySlot: BaselineFunction[];
   readonly #table: WebAssembly.Table;
   readonly #set: (slot: number, target: unknown, patched: number) => void;
+  readonly #active: ((slot: number) => number) | undefined;
   readonly #hostImports: Imports;
   readonly #hostNames: Set<string>;
   readonly #patches = new Map<string, Patch>();
@@ -116,6 +119,7 @@ export class Guest extends EventTarget {
     this.#table = table;
     this.#set = set as (slot: number, target: unknown, patched: number) => void;
     this.#stacks = new PatchStacks(manifest.slots);
+    this.#active = manifest.active ? (instance.exports[manifest.active] as (slot: number) => number) : undefined;
     this.#hostImports = options.hostImports ?? {};
     // Compile the setter now (V8 compiles lazily) by writing slot 0's unpatched state again: the first apply is not the slow one.
     if (manifest.slots > 0) this.#set(0, this.#restore(0), 0);
@@ -502,7 +506,8 @@ export class Guest extends EventTarget {
     });
     this.#patches.set(id, patch);
     this.#emit('loaded', { patch: id, duration: now() - start });
-    return this.apply(patch, { force: true });
+    // Stubs go in even while their target runs (from inside an import callback, mid-call).
+    return this.apply(patch, { force: true, whileActive: true });
   }
 
   #resolve(patch: Patch | string): Patch {
@@ -516,7 +521,8 @@ export class Guest extends EventTarget {
    * Forward attach: switches every target of a loaded patch to the patch, all at once, after its
    * pre-apply hook agrees. A cumulative patch also returns every function it does not replace to
    * the original and marks earlier patches replaced.
-   * @throws HotpatchError E_UNKNOWN_PATCH, E_WRONG_GUEST, E_ALREADY_APPLIED, E_DOWNGRADE, E_VETOED, E_HOOK_TRAPPED
+   * On a quiescent baseline it also refuses while a target function is running in this thread.
+   * @throws HotpatchError E_UNKNOWN_PATCH, E_WRONG_GUEST, E_ALREADY_APPLIED, E_DOWNGRADE, E_ACTIVE, E_VETOED, E_HOOK_TRAPPED
    */
   apply(patch: Patch | string, options: ApplyOptions = {}): Patch {
     const start = now();
@@ -525,6 +531,12 @@ export class Guest extends EventTarget {
     const downgrade = this.#downgrade(p.id, p.sequence, options);
     if (downgrade) throw new HotpatchError('E_DOWNGRADE', `patch "${p.id}": ${downgrade.message}`);
     const inner = patchInternals(p)!;
+    if (this.#active && !options.whileActive) {
+      const running = [...inner.slots].filter((slot) => this.#active!(slot) > 0);
+      if (running.length > 0) {
+        throw new HotpatchError('E_ACTIVE', `patch "${p.id}": ${running.map((s) => `"${this.#bySlot[s]!.name}"`).join(', ')} ${running.length === 1 ? 'is' : 'are'} running in this thread; nothing changed (apply at a quiet moment, or pass whileActive)`);
+      }
+    }
     this.#runPreHook(p, inner.hooks.preApply, 'pre-apply');
 
     // Everything below only writes: no step can fail.

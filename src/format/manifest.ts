@@ -45,6 +45,10 @@ export interface BaselineManifest {
   /** SHA-256 (hex) of the module `prepare` was given. */
   readonly source: string;
   readonly dispatch: Dispatch;
+  /** `quiescent`: patches apply only where none of their targets is running (see prepare). */
+  readonly consistency?: 'quiescent';
+  /** Export name of `active(slot) -> i32`, the running activations of a slot's body (quiescent). */
+  readonly active?: string;
   /** Safepoints prepare inserted: where, how often the poll handler runs, and its table slot. */
   readonly safepoints?: { readonly loops: boolean; readonly entries: boolean; readonly interval: number; readonly slot: number };
   /** Why an original implementation cannot be imported, per function index (entry dispatch). */
@@ -325,6 +329,7 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
     original: typeof original.table === 'number' ? { table: original.table } : { section: String(original.section) },
     ...(noOriginal ? { noOriginal: noOriginal as Record<string, string> } : {}),
     ...(safepoints ? { safepoints } : {}),
+    ...(m.consistency === 'quiescent' ? { consistency: 'quiescent' as const, active: c.string(m, 'active') } : {}),
     functions,
     memories: exportList('memories', false),
     tables: exportList('tables', true),

@@ -8,6 +8,7 @@ import { activeSegment, body, encodeElement, encodeType, localGets, remapConstEx
 /** Export names prepare adds; a module that already uses them is rejected. */
 export const HOTPATCH_TABLE_EXPORT = 'hotpatch.table';
 export const HOTPATCH_SETTER_EXPORT = 'hotpatch.set';
+export const HOTPATCH_ACTIVE_EXPORT = 'hotpatch.active';
 
 const CHUNK = 128; // flag setters dispatch over this many slots each: keeps br_table nesting shallow
 
@@ -27,6 +28,8 @@ export interface Rewritten {
   readonly live: number;
   /** Table index of the poll handler's slot, when safepoints were inserted. */
   readonly pollSlot?: number;
+  /** Function index of `hotpatch.active(slot)`, in quiescent mode. */
+  readonly activeGetter?: number;
   /** Table index of slot 0's original (indirect dispatch only). */
   readonly original?: number;
   sections(extraExports: readonly Uint8Array[]): Map<number, Uint8Array>;
@@ -54,6 +57,7 @@ export function rewrite(
   patchable: readonly BaselineFunction[],
   dispatch: Dispatch,
   safepoints?: SafepointOptions,
+  quiescent = false,
 ): Rewritten {
   const n = patchable.length;
   const total = functions.length;
@@ -78,6 +82,12 @@ export function rewrite(
   const flag = (slot: number): number => globalBase + slot;
   const newGlobals: Uint8Array[] = [];
   if (dispatch === 'entry') {
+    const mutI32Zero = new ByteWriter().u8(0x7f).u8(1).u8(Op.i32Const).u8(0).u8(Op.end).finish();
+    for (let i = 0; i < n; i++) newGlobals.push(mutI32Zero);
+  }
+  // Quiescent mode: one activation count per slot, kept by the function's own body.
+  const activeBase = globalBase + newGlobals.length;
+  if (quiescent) {
     const mutI32Zero = new ByteWriter().u8(0x7f).u8(1).u8(Op.i32Const).u8(0).u8(Op.end).finish();
     for (let i = 0; i < n; i++) newGlobals.push(mutI32Zero);
   }
@@ -118,6 +128,9 @@ export function rewrite(
     }),
   );
   const safepoint = setter + 1 + chunks;
+  // After the safepoint functions (2 when present): the activity getter and its chunks.
+  const activeGetter = safepoint + (safepoints ? 2 : 0);
+  const activeChunks = quiescent ? Math.ceil(n / CHUNK) : 0;
   const pollSlot = safepoints ? n + total + (dispatch === 'indirect' ? n : 0) : -1;
   for (let c = 0; c < chunks; c++) {
     const first = c * CHUNK;
@@ -142,6 +155,56 @@ export function rewrite(
     newFunctionTypes.push(voidType);
     newBodies.push(body(() => {}));
   }
+  if (quiescent) {
+    // hotpatch.active(slot) -> i32: how many activations of the slot's own body are running.
+    const getterType = typeBase + newTypes.length;
+    newTypes.push(encodeType({ params: ['i32'], results: ['i32'] }));
+    newFunctionTypes.push(getterType);
+    newBodies.push(
+      body((w) => {
+        switchTable(
+          w,
+          activeChunks,
+          () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(Math.log2(CHUNK)).u8(0x76 /* i32.shr_u */),
+          (c) => w.u8(Op.localGet).u32(0).u8(Op.call).u32(activeGetter + 1 + c).u8(Op.return),
+        );
+        w.u8(Op.i32Const).u8(0);
+      }),
+    );
+    for (let c = 0; c < activeChunks; c++) {
+      const first = c * CHUNK;
+      newFunctionTypes.push(getterType);
+      newBodies.push(
+        body((w) => {
+          switchTable(
+            w,
+            Math.min(CHUNK, n - first),
+            () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(first).u8(0x6b /* i32.sub */),
+            (k) => w.u8(Op.globalGet).u32(activeBase + first + k).u8(Op.return),
+          );
+          w.u8(Op.i32Const).u8(0);
+        }),
+      );
+    }
+  }
+  const counting = (slot: number, delta: 1 | -1): Uint8Array =>
+    new ByteWriter().u8(Op.globalGet).u32(activeBase + slot).u8(Op.i32Const).s32(1).u8(delta === 1 ? 0x6a : 0x6b).u8(Op.globalSet).u32(activeBase + slot).finish();
+  // A multi-value function's wrapper needs a block type by index: one new type per result list.
+  const resultTypes = new Map<string, number>();
+  const blockTypeFor = (index: number): Uint8Array => {
+    const results = module.types[typeIndexOf(index)]!.results;
+    if (results.length === 0) return new Uint8Array([0x40]);
+    if (results.length === 1) return new Uint8Array([valTypeByte(results[0]!)]);
+    const key = results.join(',');
+    let t = resultTypes.get(key);
+    if (t === undefined) {
+      t = typeBase + newTypes.length;
+      newTypes.push(encodeType({ params: [], results }));
+      resultTypes.set(key, t);
+    }
+    return new ByteWriter().s32(t).finish();
+  };
+
   // Entry polls count a global budget down (a recursion has no local that survives the calls).
   const poll = safepoints
     ? new ByteWriter()
@@ -186,7 +249,7 @@ export function rewrite(
       prefix = w.finish();
     }
     if (poll && safepoints!.entries) prefix = prefix ? concatBytes(prefix, poll) : poll;
-    const rewriting = dispatch === 'indirect' || safepoints?.loops;
+    const rewriting = dispatch === 'indirect' || safepoints?.loops || (quiescent && slot !== undefined);
     if (!prefix && !rewriting) {
       code.bytes(module.bytes.subarray(b.start, b.end));
       return;
@@ -196,6 +259,7 @@ export function rewrite(
         prefix,
         afterLoop: safepoints?.loops ? loopPoll : undefined,
         params: paramCount(index),
+        quiescent: quiescent && slot !== undefined ? { enter: counting(slot, 1), exit: counting(slot, -1), blockType: blockTypeFor(index) } : undefined,
         calls: dispatch === 'indirect' ? { slotOf, redirect, typeIndexOf, table } : undefined,
       }),
     );
@@ -206,6 +270,7 @@ export function rewrite(
     live,
     ...(original === undefined ? {} : { original }),
     ...(safepoints ? { pollSlot } : {}),
+    ...(quiescent ? { activeGetter } : {}),
     sections(extraExports) {
       const sections = new Map<number, Uint8Array>();
       sections.set(1, appendToVector(module, 1, newTypes));
@@ -222,6 +287,7 @@ export function rewrite(
       );
       exports.push(new ByteWriter().name(HOTPATCH_TABLE_EXPORT).u8(kindByte('table')).u32(table).finish());
       exports.push(new ByteWriter().name(HOTPATCH_SETTER_EXPORT).u8(kindByte('func')).u32(setter).finish());
+      if (quiescent) exports.push(new ByteWriter().name(HOTPATCH_ACTIVE_EXPORT).u8(kindByte('func')).u32(activeGetter).finish());
       sections.set(7, vector([...exports, ...extraExports]));
       sections.set(9, vector([...module.elements.map((seg) => encodeElement(seg, redirect)), activeSegment(table, layout)]));
       sections.set(10, code.finish());
@@ -259,11 +325,12 @@ function transformBody(
     prefix: Uint8Array | undefined;
     afterLoop: ((local: number) => Uint8Array) | undefined;
     params: number;
+    quiescent?: { enter: Uint8Array; exit: Uint8Array; blockType: Uint8Array } | undefined;
     calls: { slotOf: ReadonlyMap<number, number>; redirect: ReadonlyMap<number, number>; typeIndexOf: (index: number) => number; table: number } | undefined;
   },
 ): Uint8Array {
   const out = new ByteWriter();
-  if (!options.afterLoop && !options.calls) {
+  if (!options.afterLoop && !options.calls && !options.quiescent) {
     // Only a prefix: no need to decode the body (prepare's common case, kept fast).
     const content = out.bytes(bytes.subarray(b.bodyStart, b.codeStart)).bytes(options.prefix ?? new Uint8Array(0)).bytes(bytes.subarray(b.codeStart, b.end)).finish();
     return new ByteWriter().u32(content.length).bytes(content).finish();
@@ -285,12 +352,22 @@ function transformBody(
     out.bytes(bytes.subarray(b.bodyStart, b.codeStart));
   }
   if (options.prefix) out.bytes(options.prefix);
-  const r = new ByteReader(bytes, b.codeStart, b.end);
+  const q = options.quiescent;
+  // Quiescent: count the activation, and run the body inside `try … catch_all` so that every way
+  // out — falling off the end, a branch to the function's label (now the try's), an exception —
+  // passes the decrement; `return` and tail calls get it in front of them.
+  const end = q ? b.end - 1 : b.end;
+  if (q) out.bytes(q.enter).u8(Op.try).bytes(q.blockType);
+  const r = new ByteReader(bytes, b.codeStart, end);
   const ins = newInstruction();
   let from = b.codeStart;
   const { calls } = options;
   while (!r.done) {
     readInstruction(r, ins);
+    if (q && (ins.op === Op.return || ins.op === Op.returnCall || ins.op === Op.returnCallIndirect)) {
+      out.bytes(bytes.subarray(from, ins.start)).bytes(q.exit);
+      from = ins.start;
+    }
     if (poll && ins.op === Op.loop) {
       out.bytes(bytes.subarray(from, ins.end)).bytes(poll);
       from = ins.end;
@@ -305,7 +382,8 @@ function transformBody(
       from = ins.end;
     }
   }
-  out.bytes(bytes.subarray(from, b.end));
+  out.bytes(bytes.subarray(from, end));
+  if (q) out.u8(Op.catchAll).bytes(q.exit).u8(Op.rethrow).u32(0).u8(Op.end).bytes(q.exit).u8(Op.end);
   const content = out.finish();
   return new ByteWriter().u32(content.length).bytes(content).finish();
 }

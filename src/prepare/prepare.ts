@@ -17,7 +17,7 @@ import {
 import { customSections, functionType, kindByte, parseModule, signatureText, type WasmModule } from '../format/module.js';
 import { rebuildModule } from '../format/sections.js';
 import { buildOriginals } from './_originals.js';
-import { HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT, rewrite, type SafepointOptions } from './_rewrite.js';
+import { HOTPATCH_ACTIVE_EXPORT, HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT, rewrite, type SafepointOptions } from './_rewrite.js';
 
 export { HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT };
 
@@ -40,6 +40,14 @@ export interface PrepareOptions {
    * of two) call the poll handler the runtime installs. `true` means loops only.
    */
   readonly safepoints?: boolean | { readonly loops?: boolean; readonly entries?: boolean; readonly interval?: number };
+  /**
+   * `next-call` (default): a patch takes effect at each function's next call; activations already
+   * running finish in old code. `quiescent`: each patchable function counts its own activations, and
+   * a patch applies (in each thread) only when none of its targets is running there, so a patch
+   * that changes several functions together never mixes old and new in one call chain. Costs a
+   * count per call, and adds a `try` around each patchable body (exception handling).
+   */
+  readonly consistency?: 'next-call' | 'quiescent';
 }
 
 /** A hotpatch-ready module and its manifest. */
@@ -58,7 +66,8 @@ function toRegExp(value: RegExp | string | undefined, option: string): RegExp | 
   }
 }
 
-function sameSelection(manifest: BaselineManifest, dispatch: Dispatch, only?: RegExp, exclude?: RegExp, safepoints?: SafepointOptions): boolean {
+function sameSelection(manifest: BaselineManifest, dispatch: Dispatch, only?: RegExp, exclude?: RegExp, safepoints?: SafepointOptions, quiescent = false): boolean {
+  if ((manifest.consistency === 'quiescent') !== quiescent) return false;
   const a = manifest.safepoints;
   const sameSafepoints = a === undefined ? safepoints === undefined : safepoints !== undefined && a.loops === safepoints.loops && a.entries === safepoints.entries && a.interval === safepoints.interval;
   return manifest.dispatch === dispatch && manifest.only === only?.source && manifest.exclude === exclude?.source && sameSafepoints;
@@ -94,11 +103,16 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
   const only = toRegExp(options.only, 'only');
   const exclude = toRegExp(options.exclude, 'exclude');
   const safepoints = safepointOptions(options.safepoints);
+  const consistency = options.consistency ?? 'next-call';
+  if (consistency !== 'next-call' && consistency !== 'quiescent') {
+    throw new HotpatchError('E_BAD_OPTIONS', `consistency must be "next-call" or "quiescent", not ${JSON.stringify(consistency)}`);
+  }
+  const quiescent = consistency === 'quiescent';
   const module = parseModule(wasm);
 
   if (customSections(module, BASELINE_SECTION).length > 0) {
     const manifest = decodeBaselineManifest(wasm);
-    if (sameSelection(manifest, dispatch, only, exclude, safepoints)) return { bytes: wasm, manifest };
+    if (sameSelection(manifest, dispatch, only, exclude, safepoints, quiescent)) return { bytes: wasm, manifest };
     throw new HotpatchError(
       'E_ALREADY_PREPARED',
       `module is already a baseline (dispatch ${manifest.dispatch}${manifest.only ? `, only /${manifest.only}/` : ''}${manifest.exclude ? `, exclude /${manifest.exclude}/` : ''}); prepare the original module again instead`,
@@ -128,7 +142,7 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     );
   }
   const exported = importableExports(module);
-  const rewritten = rewrite(module, functions, patchable, dispatch, safepoints);
+  const rewritten = rewrite(module, functions, patchable, dispatch, safepoints, quiescent);
   const sections = rewritten.sections(exported.exports);
   const assembled = rebuildModule(module, sections);
   if (!WebAssembly.validate(assembled as Uint8Array<ArrayBuffer>)) {
@@ -161,6 +175,7 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     original: rewritten.original === undefined ? { section: ORIGINALS_SECTION } : { table: rewritten.original },
     ...(noOriginal ? { noOriginal } : {}),
     ...(safepoints ? { safepoints: { ...safepoints, slot: rewritten.pollSlot! } } : {}),
+    ...(quiescent ? { consistency: 'quiescent' as const, active: HOTPATCH_ACTIVE_EXPORT } : {}),
     functions,
     memories: exported.memories,
     tables: exported.tables,

@@ -25,6 +25,10 @@ export const Control = {
   force: 6,
   /** The fast request's outcome: 0 done; 1 failed, and the error follows on the port. */
   status: 7,
+  /** Quiescent baselines: how long (ms) the guest may wait for its targets to stop running. */
+  quiesce: 8,
+  /** 1 to apply even while a target runs. */
+  whileActive: 9,
   size: 16,
   /** Float64 index (in a Float64Array over the same buffer) of the fast request's commit time, ms. */
   commitF64: 4,

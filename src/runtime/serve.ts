@@ -19,17 +19,30 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
   const ctrl = new Int32Array(control);
   const f64 = new Float64Array(control);
   const handles: Patch[] = [];
+  // A quiescent apply whose targets are running waits for a later safepoint: since when.
+  let deferred: { seq: number; since: number } | undefined;
   // Fast requests allocate nothing on the way: no message to decode, none to send back.
   const fast = (): void => {
     const start = performance.now();
     const seq = Atomics.load(ctrl, Control.request);
     const op = Atomics.load(ctrl, Control.op);
-    Atomics.store(ctrl, Control.op, FastOp.none);
     try {
       const patch = handles[Atomics.load(ctrl, Control.handle)];
       if (!patch) throw new HotpatchError('E_UNKNOWN_PATCH', 'no patch with that handle in this guest');
-      if (op === FastOp.apply) guest.apply(patch, Atomics.load(ctrl, Control.force) === 1 ? { force: true } : {});
-      else guest.revert(patch);
+      if (op === FastOp.apply) {
+        try {
+          guest.apply(patch, { force: Atomics.load(ctrl, Control.force) === 1, whileActive: Atomics.load(ctrl, Control.whileActive) === 1 });
+        } catch (error) {
+          if (!(error instanceof HotpatchError) || error.code !== 'E_ACTIVE') throw error;
+          if (deferred?.seq !== seq) deferred = { seq, since: start };
+          const wait = Atomics.load(ctrl, Control.quiesce);
+          if (start - deferred.since < wait) {
+            Atomics.store(ctrl, Control.pending, 1); // ask again at the next safepoint
+            return;
+          }
+          throw new HotpatchError('E_QUIESCENCE_TIMEOUT', `${error.message}; still so after ${wait} ms of safepoints`, { cause: error });
+        }
+      } else guest.revert(patch);
       f64[Control.commitF64] = guest.lastCommit;
       Atomics.store(ctrl, Control.status, 0);
     } catch (error) {
@@ -37,6 +50,8 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
       Atomics.store(ctrl, Control.status, 1);
       port.postMessage({ seq, ok: false, error: err.toJSON(), servedAt: 'safepoint', duration: performance.now() - start } satisfies Reply);
     }
+    Atomics.store(ctrl, Control.op, FastOp.none);
+    deferred = undefined;
     f64[Control.handledF64] = performance.now() - start;
     Atomics.store(ctrl, Control.ack, seq);
     Atomics.notify(ctrl, Control.ack);

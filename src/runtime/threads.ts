@@ -43,12 +43,12 @@ export class Transition {
   #resolveForced!: () => void;
 
   /** @internal Made by ThreadedGuest. */
-  constructor(id: string, direction: 'apply' | 'revert', workers: readonly WorkerGuest[], timeout: number) {
+  constructor(id: string, direction: 'apply' | 'revert', workers: readonly WorkerGuest[], timeout: number, options: { whileActive?: boolean; quiesceTimeout?: number } = {}) {
     this.id = id;
     this.direction = direction;
     this.threads = workers.map(() => 'pending');
     this.#answers = workers.map((w, t) =>
-      (direction === 'apply' ? w.apply(id) : w.revert(id)).then(
+      (direction === 'apply' ? w.apply(id, options) : w.revert(id)).then(
         (answer) => {
           this.threads[t] = 'switched';
           // A thread that switches after a cancel is switched back.
@@ -158,8 +158,9 @@ export class ThreadedGuest {
   }
 
   /** Starts applying a loaded patch in every thread. */
-  apply(id: string, options: { timeout?: number } = {}): Transition {
-    return new Transition(id, 'apply', this.threads, options.timeout ?? this.#timeout);
+  apply(id: string, options: { timeout?: number; whileActive?: boolean; quiesceTimeout?: number } = {}): Transition {
+    const { timeout, ...rest } = options;
+    return new Transition(id, 'apply', this.threads, timeout ?? this.#timeout, rest);
   }
 
   /** Starts reverting a patch in every thread. */

@@ -192,11 +192,13 @@ export class WorkerGuest extends EventTarget {
   }
 
   /**
-   * Forward attach in the guest's thread; resolves when the guest acknowledged.
-   * @throws HotpatchError as `Guest.apply`, E_TIMEOUT
+   * Forward attach in the guest's thread; resolves when the guest acknowledged. On a quiescent
+   * baseline a busy guest applies at the first safepoint where no target runs, waiting up to
+   * `quiesceTimeout` ms (default 2000); `whileActive` skips the wait.
+   * @throws HotpatchError as `Guest.apply`, E_QUIESCENCE_TIMEOUT (nothing changed), E_TIMEOUT
    */
-  apply(id: string, options: { force?: boolean } = {}): Promise<Answer<string>> {
-    if (this.#fastPossible(id)) return this.#fast(FastOp.apply, id, options.force === true);
+  apply(id: string, options: { force?: boolean; whileActive?: boolean; quiesceTimeout?: number } = {}): Promise<Answer<string>> {
+    if (this.#fastPossible(id)) return this.#fast(FastOp.apply, id, options.force === true, options);
     return this.#request({ op: 'apply', id, ...(options.force ? { force: true } : {}) }, 'applied') as Promise<Answer<string>>;
   }
 
@@ -206,7 +208,7 @@ export class WorkerGuest extends EventTarget {
   }
 
   /** apply / revert through the control block alone: nothing to serialize on either side. */
-  #fast(op: number, id: string, force: boolean): Promise<Answer<string>> {
+  #fast(op: number, id: string, force: boolean, options: { whileActive?: boolean; quiesceTimeout?: number } = {}): Promise<Answer<string>> {
     const turn = this.#queue.then(async () => {
       const seq = ++this.#seq;
       const ctrl = this.#ctrl;
@@ -214,6 +216,8 @@ export class WorkerGuest extends EventTarget {
       Atomics.store(ctrl, Control.op, op);
       Atomics.store(ctrl, Control.handle, this.#handles.get(id)!);
       Atomics.store(ctrl, Control.force, force ? 1 : 0);
+      Atomics.store(ctrl, Control.whileActive, options.whileActive ? 1 : 0);
+      Atomics.store(ctrl, Control.quiesce, options.quiesceTimeout ?? 2000);
       Atomics.store(ctrl, Control.request, seq);
       Atomics.store(ctrl, Control.pending, 1);
       Atomics.notify(ctrl, Control.pending);
