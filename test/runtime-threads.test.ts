@@ -78,6 +78,17 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
     await expect(again.done).resolves.toMatchObject({ complete: false, forced: true });
   });
 
+  it('a thread that exits mid-transition leaves a clear status, not a hang', async () => {
+    const guest = await start(withSafepoints, 2);
+    const patch = await guest.load(await patchFor(withSafepoints, 4, 'four'));
+    await guest.threads[1]!.worker.terminate();
+    const transition = guest.apply(patch.id, { timeout: 300 });
+    await expect(transition.done).rejects.toMatchObject({ code: expect.stringMatching(/E_TRANSITION_(TIMEOUT|FAILED)/), message: expect.stringContaining('thread') });
+    expect(transition.threads[0]).toBe('switched');
+    expect(transition.threads[1]).not.toBe('switched');
+    expect(guest.threads[1]!.state).toBe('exited');
+  });
+
   it('a thread that traps mid-transition leaves a clear status, not a hang', async () => {
     const guest = await start(withSafepoints, 2);
     const trap = (await buildPatch({ wat: '(module (func (export "f") (param i32) (result i32) (unreachable)))', manifest: { id: 'trap', sequence: 1, targets: [{ function: 'f', export: 'f' }] }, baseline: withSafepoints })).bytes;

@@ -65,6 +65,7 @@ export class WorkerGuest extends EventTarget {
   readonly #handles = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
   #ended: Notice | undefined;
+  #exited = false;
 
   private constructor(worker: Worker, manifest: BaselineManifest, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions) {
     super();
@@ -113,6 +114,10 @@ export class WorkerGuest extends EventTarget {
     const guest = new WorkerGuest(worker, ready.manifest, ctrl, port1, options);
     worker.on('message', (notice: Notice) => guest.#notice(notice));
     worker.on('error', (error) => guest.#notice({ notice: 'error', message: error.message }));
+    worker.on('exit', () => {
+      guest.#exited = true;
+      guest.dispatchEvent(new Event('exit'));
+    });
     if (options.run) {
       // Resolve once the export runs, so what follows is served the way a running guest serves it.
       const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
@@ -129,6 +134,7 @@ export class WorkerGuest extends EventTarget {
 
   /** What the guest is doing: running its export, idle, trapped, or exited. */
   get state(): 'starting' | 'running' | 'idle' | 'trapped' | 'exited' {
+    if (this.#exited) return 'exited';
     const names = Object.entries(GuestState).find(([, v]) => v === Atomics.load(this.#ctrl, Control.state));
     return (names?.[0] ?? 'exited') as WorkerGuest['state'];
   }
@@ -256,7 +262,7 @@ export class WorkerGuest extends EventTarget {
       if (waited.async) await waited.value;
     }
     if (Atomics.load(ctrl, Control.ack) !== seq) {
-      const why = this.state === 'running' ? 'the guest is busy and reached no safepoint (prepare it with safepoints)' : `the guest is ${this.state}`;
+      const why = this.state === 'running' ? 'the guest is busy and reached no safepoint (prepare it with safepoints)' : this.state === 'exited' ? 'the worker has exited' : `the guest is ${this.state}`;
       throw new HotpatchError('E_TIMEOUT', `no answer to ${what} within ${this.#timeout} ms: ${why}`);
     }
   }
