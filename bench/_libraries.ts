@@ -47,3 +47,13 @@ export async function brotli(bytes: Uint8Array): Promise<{ compress(b: Uint8Arra
 
 /** Text to compress: the sql.js glue source, a realistic JS payload. */
 export const sampleText = (): Uint8Array => new Uint8Array(readFileSync(require.resolve('sql.js/dist/sql-wasm.js')).subarray(0, 64 * 1024));
+
+/** The C workload's call-heavy cases, one compare() case each, over named instances of it. */
+export const C_CASES: readonly [string, (e: Record<string, (...a: number[]) => number>) => unknown][] = [
+  ['fib(24), recursive (C, clang -O2)', (e) => e.fib!(24)],
+  ['call loop, 2e5 calls of a 3-instruction function (C)', (e) => e.call_loop!(200_000)],
+  ['quicksort 2000 keys through comparator pointers (C)', (e) => (e.sort_checksum!(2000, 2), e.reset!())],
+];
+
+/** The C workload fixture (test/fixtures/c/workload.c). */
+export const cWorkload = (): Uint8Array => new Uint8Array(readFileSync(new URL('../test/fixtures/c/workload.wasm', import.meta.url)));

@@ -1,11 +1,10 @@
 // Question: what does being patchable cost a guest that is not patched? Original vs prepared,
 // per dispatch design, on call-heavy code and on real library workloads, side by side.
-import { readFileSync } from 'node:fs';
 import { prepare } from '../src/prepare/prepare.js';
 import { compare, type Row, type Suite } from './_harness.js';
-import { brotli, brotliWasm, sampleText, sqlJs, sqlJsWasm, sqlQuery } from './_libraries.js';
+import { brotli, brotliWasm, C_CASES, cWorkload, sampleText, sqlJs, sqlJsWasm, sqlQuery } from './_libraries.js';
 
-const workload = new Uint8Array(readFileSync(new URL('../test/fixtures/c/workload.wasm', import.meta.url)));
+const workload = cWorkload();
 
 async function exportsOf(bytes: Uint8Array): Promise<Record<string, (...a: number[]) => number>> {
   return (await WebAssembly.instantiate(bytes as BufferSource)).instance.exports as never;
@@ -26,17 +25,7 @@ export default async function callOverhead(): Promise<Suite> {
   const each = (fn: (e: Record<string, (...a: number[]) => number>) => unknown) =>
     Object.fromEntries(Object.entries(instances).map(([k, e]) => [k, { fn: () => fn(e) }]));
 
-  rows.push(...(await compare('fib(24), recursive (C, clang -O2)', each((e) => e.fib!(24)))));
-  rows.push(...(await compare('call loop, 2e5 calls of a 3-instruction function (C)', each((e) => e.call_loop!(200_000)))));
-  rows.push(
-    ...(await compare(
-      'quicksort 2000 keys through comparator pointers (C)',
-      each((e) => {
-        e.sort_checksum!(2000, 2);
-        e.reset!();
-      }),
-    )),
-  );
+  for (const [name, run] of C_CASES) rows.push(...(await compare(name, each(run))));
 
   const sql = await variants(sqlJsWasm());
   const queries = Object.fromEntries(await Promise.all(Object.entries(sql).map(async ([k, b]) => [k, { fn: sqlQuery(await sqlJs(b)) }] as const)));

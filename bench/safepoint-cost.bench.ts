@@ -1,12 +1,11 @@
 // Question: what do safepoints cost a guest that is never patched? A baseline with loop
 // safepoints next to the same baseline without, on call-heavy code and real libraries. Target ≤ 3%.
-import { readFileSync } from 'node:fs';
 import { Guest } from '../src/engine/index.js';
 import { prepare } from '../src/prepare/prepare.js';
 import { compare, type Row, type Suite } from './_harness.js';
-import { brotli, brotliWasm, sampleText, sqlJs, sqlJsWasm, sqlQuery } from './_libraries.js';
+import { brotli, brotliWasm, C_CASES, cWorkload, sampleText, sqlJs, sqlJsWasm, sqlQuery } from './_libraries.js';
 
-const workload = new Uint8Array(readFileSync(new URL('../test/fixtures/c/workload.wasm', import.meta.url)));
+const workload = cWorkload();
 
 async function variants(original: Uint8Array) {
   return {
@@ -27,9 +26,7 @@ export default async function safepointCost(): Promise<Suite> {
   const c = await variants(workload);
   const inst = Object.fromEntries(await Promise.all(Object.entries(c).map(async ([k, b]) => [k, await exportsOf(b)] as const)));
   const each = (fn: (e: Record<string, (...a: number[]) => number>) => unknown) => Object.fromEntries(Object.entries(inst).map(([k, e]) => [k, { fn: () => fn(e) }]));
-  rows.push(...(await compare('fib(24), recursive (C, clang -O2)', each((e) => e.fib!(24)))));
-  rows.push(...(await compare('call loop, 2e5 calls (C)', each((e) => e.call_loop!(200_000)))));
-  rows.push(...(await compare('quicksort 2000 keys through comparator pointers (C)', each((e) => (e.sort_checksum!(2000, 2), e.reset!())))));
+  for (const [name, run] of C_CASES) rows.push(...(await compare(name, each(run))));
   // The libraries run under their own glue, which knows nothing of handlers: the poll slot keeps
   // its no-op, which is what an unpatched guest pays.
   const sql = await variants(sqlJsWasm());

@@ -10,7 +10,7 @@ import {
   validatePatchManifest,
   withoutRanges,
 } from '../format/manifest.js';
-import { parseModule } from '../format/module.js';
+import { invalidity, parseModule } from '../format/module.js';
 import { watToWasm } from './wat.js';
 
 /** What a patch author writes: the manifest without the baseline id, which the builder fills in. */
@@ -64,15 +64,8 @@ export async function buildPatch(input: BuildPatchInput): Promise<BuiltPatch> {
   bytes.set(bare);
   bytes.set(section, bare.length);
 
-  if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) {
-    let detail = 'validation failed';
-    try {
-      new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
-    } catch (error) {
-      detail = (error as Error).message;
-    }
-    throw new HotpatchError('E_INVALID_WASM', `${input.filename ?? 'patch'}: invalid WebAssembly: ${detail}`);
-  }
+  const invalid = invalidity(bytes);
+  if (invalid) throw new HotpatchError('E_INVALID_WASM', `${input.filename ?? 'patch'}: invalid WebAssembly: ${invalid}`);
   const check = checkPatch(baseline, new FunctionIndex(baseline.functions), parseModule(bytes), given, new Set(input.hostImports ?? []));
   if (check.problems.length > 0) {
     throw new HotpatchError('E_PATCH_REJECTED', formatProblems(`patch "${given.id}" does not fit its baseline`, check.problems), { problems: check.problems });

@@ -1,7 +1,7 @@
 import { HotpatchError } from '../errors.js';
 import { type BaselineManifest, decodeBaselineManifest, sha256 } from '../format/manifest.js';
 import { readLinking } from '../format/linking.js';
-import { parseModule, type WasmModule } from '../format/module.js';
+import { invalidity, parseModule, type WasmModule } from '../format/module.js';
 import { identityMaps, relocateBody } from '../format/relocate.js';
 import { type BuiltPatch, buildPatch } from './build.js';
 import { type Carried, emitPatch } from './_emit.js';
@@ -60,7 +60,8 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
       'the old build is not the one this baseline was prepared from (its SHA-256 differs from the baseline\'s source); pass the exact file given to prepare',
     );
   }
-  if (!WebAssembly.validate(newWasm as Uint8Array<ArrayBuffer>)) throw new HotpatchError('E_INVALID_WASM', 'the new build is not valid WebAssembly');
+  const invalid = invalidity(newWasm);
+  if (invalid) throw new HotpatchError('E_INVALID_WASM', `the new build is not valid WebAssembly: ${invalid}`);
   const oldBuild: Build = { module: oldModule, linking: readLinking(oldModule) };
   const newBuild: Build = { module: newModule, linking: readLinking(newModule) };
   const exactStatics = oldBuild.linking !== undefined && newBuild.linking !== undefined;

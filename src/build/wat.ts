@@ -1,5 +1,6 @@
 import wabtInit from 'wabt';
 import { HotpatchError } from '../errors.js';
+import { invalidity } from '../format/module.js';
 
 type Wabt = Awaited<ReturnType<typeof wabtInit>>;
 let wabt: Promise<Wabt> | undefined;
@@ -31,13 +32,8 @@ export async function watToWasm(text: string, filename = 'patch.wat'): Promise<U
     // wabt.js's validate() ignores the feature flags (it refuses shared memories even with
     // `threads`): V8 validates instead, which is what will run the module anyway.
     const bytes = Uint8Array.from(module.toBinary({ log: false, write_debug_names: true }).buffer);
-    if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) {
-      try {
-        new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
-      } catch (error) {
-        throw new Error((error as Error).message);
-      }
-    }
+    const invalid = invalidity(bytes);
+    if (invalid) throw new Error(invalid);
     return bytes;
   } catch (cause) {
     throw new HotpatchError('E_INVALID_WASM', `${filename}: ${String((cause as Error).message ?? cause).trim()}`, { cause });

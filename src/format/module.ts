@@ -200,6 +200,18 @@ function constExprBytes(r: ByteReader): Uint8Array {
   return r.bytes.subarray(start, r.pos);
 }
 
+/** V8's reason a module does not validate, or undefined when it does. */
+export function invalidity(bytes: Uint8Array): string | undefined {
+  const source = bytes as Uint8Array<ArrayBuffer>;
+  if (WebAssembly.validate(source)) return undefined;
+  try {
+    new WebAssembly.Module(source); // validate() says no, compiling says why
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return 'validation failed';
+}
+
 /** True when the bytes start with the Wasm magic number. */
 export function looksLikeWasm(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;

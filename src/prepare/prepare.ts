@@ -14,7 +14,7 @@ import {
   ORIGINALS_SECTION,
   sha256,
 } from '../format/manifest.js';
-import { customSections, functionType, kindByte, parseModule, signatureText, type WasmModule } from '../format/module.js';
+import { customSections, functionType, invalidity, kindByte, parseModule, signatureText, type WasmModule } from '../format/module.js';
 import { rebuildModule } from '../format/sections.js';
 import { buildOriginals } from './_originals.js';
 import { HOTPATCH_ACTIVE_EXPORT, HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT, rewrite, type SafepointOptions } from './_rewrite.js';
@@ -118,15 +118,8 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
       `module is already a baseline (dispatch ${manifest.dispatch}${manifest.only ? `, only /${manifest.only}/` : ''}${manifest.exclude ? `, exclude /${manifest.exclude}/` : ''}); prepare the original module again instead`,
     );
   }
-  if (!WebAssembly.validate(wasm as Uint8Array<ArrayBuffer>)) {
-    let detail = 'validation failed';
-    try {
-      new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>);
-    } catch (error) {
-      detail = (error as Error).message;
-    }
-    throw new HotpatchError('E_INVALID_WASM', `invalid WebAssembly module: ${detail}`);
-  }
+  const invalid = invalidity(wasm);
+  if (invalid) throw new HotpatchError('E_INVALID_WASM', `invalid WebAssembly module: ${invalid}`);
   for (const e of module.exports) {
     if (e.name.startsWith('hotpatch.')) {
       throw new HotpatchError('E_ALREADY_PREPARED', `module already exports "${e.name}": the hotpatch.* export names are reserved`);
