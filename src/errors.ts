@@ -42,6 +42,10 @@ export type HotpatchErrorCode =
   | 'E_QUIESCENCE_TIMEOUT'
   | 'E_HOOK_TRAPPED'
   // host side
+  | 'E_UNSIGNED'
+  | 'E_UNTRUSTED_KEY'
+  | 'E_BAD_SIGNATURE'
+  | 'E_PATCH_TOO_LARGE'
   | 'E_IO'
   | 'E_TIMEOUT'
   | 'E_TRANSITION_TIMEOUT'

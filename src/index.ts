@@ -5,6 +5,7 @@
 export { prepare, type Baseline, type PrepareOptions } from './prepare/prepare.js';
 export { buildPatch, type BuildPatchInput, type BuiltPatch, type PatchManifestInput } from './build/build.js';
 export { watToWasm } from './build/wat.js';
+export { generateKeys, signPatch } from './build/sign.js';
 export { diffBuilds, type DiffOptions, type DiffReason, type Hotpatchable, type NotHotpatchable } from './build/diff.js';
 export * from './engine/index.js';
 export {

@@ -11,6 +11,9 @@ const main = defineCommand({
     build: () => import('./build.js').then((m) => m.default),
     diff: () => import('./diff.js').then((m) => m.default),
     inspect: () => import('./inspect.js').then((m) => m.default),
+    keygen: () => import('./keygen.js').then((m) => m.default),
+    sign: () => import('./sign.js').then((m) => m.default),
+    verify: () => import('./verify.js').then((m) => m.default),
     demo: () => import('./demo.js').then((m) => m.default),
   },
 });

@@ -13,6 +13,7 @@ import {
 } from '../format/manifest.js';
 import { unzlibSync } from 'fflate';
 import { fromUtf8 } from '../format/bytes.js';
+import { checkSize, checkTrust, type PatchPolicy, signaturesRequired } from './policy.js';
 import { parseModule } from '../format/module.js';
 import { COMMITTER_MIN_TARGETS, type Committer, finishCommitter, type StagedCommitter, stageCommitter } from './_committer.js';
 import { emptyInstance, hostFunction, parseSignature } from './_host.js';
@@ -32,7 +33,10 @@ export interface GuestOptions {
   readonly hostImports?: Imports;
   /** Recompute the baseline id from its bytes and refuse a mismatch (default true; bytes only). */
   readonly verifyBaseline?: boolean;
+  /** What patches this host accepts: who must have signed them, how large they may be. */
+  readonly policy?: PatchPolicy;
 }
+
 
 /** Options of `load` and `apply`. */
 export interface ApplyOptions {
@@ -91,6 +95,7 @@ export class Guest extends EventTarget {
   readonly #set: (slot: number, target: unknown, patched: number) => void;
   readonly #active: ((slot: number) => number) | undefined;
   readonly #hostImports: Imports;
+  readonly #policy: PatchPolicy;
   readonly #hostNames: Set<string>;
   readonly #patches = new Map<string, Patch>();
   readonly #stacks: PatchStacks<Patch>;
@@ -121,6 +126,7 @@ export class Guest extends EventTarget {
     this.#stacks = new PatchStacks(manifest.slots);
     this.#active = manifest.active ? (instance.exports[manifest.active] as (slot: number) => number) : undefined;
     this.#hostImports = options.hostImports ?? {};
+    this.#policy = options.policy ?? {};
     // Compile the setter now (V8 compiles lazily) by writing slot 0's unpatched state again: the first apply is not the slow one.
     if (manifest.slots > 0) this.#set(0, this.#restore(0), 0);
     this.#hostNames = new Set(Object.entries(this.#hostImports).flatMap(([m, o]) => Object.keys(o).map((n) => `${m}.${n}`)));
@@ -193,6 +199,8 @@ export class Guest extends EventTarget {
     const ids: { id?: string } = {};
     try {
       const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+      // Trust first: nothing of an untrusted patch is compiled.
+      await checkTrust(data, this.#policy);
       // Compile in the background first: the checks and the commit staging below overlap it.
       const compiling = WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
       compiling.catch(() => {}); // a failed check below wins over a failed compile
@@ -226,6 +234,10 @@ export class Guest extends EventTarget {
     const ids: { id?: string } = {};
     try {
       const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+      checkSize(data, this.#policy);
+      if (signaturesRequired(this.#policy)) {
+        throw rejection(undefined, [{ code: 'E_UNSIGNED', message: 'this guest requires signed patches, and signatures verify asynchronously: use load(), or verify in the host before sending (WorkerGuest does)' }]);
+      }
       const begun = this.#beginLoad(data, options, ids);
       let module = options.module;
       try {
@@ -350,12 +362,12 @@ export class Guest extends EventTarget {
   }
 
   #downgrade(id: string, sequence: number, options: ApplyOptions): Problem | undefined {
-    if (options.force) return undefined;
+    if (options.force && this.#policy.allowForcedDowngrade !== false) return undefined;
     for (const p of this.#patches.values()) {
       if (p.id !== id && p.state === 'applied' && p.cumulative && p.sequence > sequence) {
         return {
           code: 'E_DOWNGRADE',
-          message: `sequence ${sequence} is older than cumulative patch "${p.id}" (sequence ${p.sequence}) that is applied; pass force to downgrade`,
+          message: `sequence ${sequence} is older than cumulative patch "${p.id}" (sequence ${p.sequence}) that is applied; ${this.#policy.allowForcedDowngrade === false ? "this host's policy does not allow forcing a downgrade" : 'pass force to downgrade'}`,
           path: 'sequence',
         };
       }

@@ -3,6 +3,8 @@
  * (Node, browsers, workers): no Node APIs, no binaryen.
  */
 export { Guest, type ApplyOptions, type GuestOptions, type GuestStatus, type PatchStatus } from './guest.js';
+export { checkTrust, type PatchPolicy } from './policy.js';
+export { trustKey, verifySignature, type TrustedKey } from '../format/signature.js';
 export { Patch, type PatchState } from './patch.js';
 export { GuestEvent, type GuestEventType } from './events.js';
 export { HOOKS, IMPORT_BASELINE, IMPORT_LIVE, IMPORT_ORIGINAL } from '../format/check.js';

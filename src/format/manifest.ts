@@ -97,6 +97,8 @@ export interface PatchManifest {
   readonly cumulative: boolean;
   readonly description: string;
   readonly targets: readonly PatchTarget[];
+  /** Key id of the key that signed the patch (set by `sign`). */
+  readonly signer?: string;
 }
 
 /** Encodes a custom section (id 0) with the given name and payload. */
@@ -377,5 +379,6 @@ export function validatePatchManifest(value: unknown, { requireBaseline = true }
   });
   if (targets.length === 0 && Array.isArray(m.targets)) c.fail('targets', 'must name at least one function');
   throwProblems('E_MANIFEST_INVALID', 'invalid patch manifest', c.problems);
-  return { format, id, sequence, baseline, cumulative: m.cumulative === true, description, targets };
+  if (m.signer !== undefined && typeof m.signer !== 'string') c.fail('signer', 'must be a key id');
+  return { format, id, sequence, baseline, cumulative: m.cumulative === true, description, targets, ...(typeof m.signer === 'string' ? { signer: m.signer } : {}) };
 }

@@ -1,5 +1,5 @@
 import { receiveMessageOnPort, MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { GuestEvent, type GuestStatus } from '../engine/index.js';
+import { checkTrust, GuestEvent, type GuestStatus, type PatchPolicy } from '../engine/index.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
 import { Control, FastOp, GuestState, type Notice, type Reply, type Request, type Unnumbered } from './protocol.js';
@@ -17,6 +17,8 @@ export interface WorkerGuestOptions {
   readonly spin?: number;
   /** A shared memory to give the guest as the import `module.name` (threads of one program share it). */
   readonly memory?: { readonly module: string; readonly name: string; readonly memory: WebAssembly.Memory };
+  /** What patches this host accepts (trusted keys, size): checked here, before anything is sent. */
+  readonly policy?: PatchPolicy;
   /** Passed to the Worker as its `execArgv`. */
   readonly execArgv?: readonly string[];
 }
@@ -61,6 +63,7 @@ export class WorkerGuest extends EventTarget {
   readonly #port: MessagePort;
   readonly #timeout: number;
   readonly #spin: number;
+  readonly #policy: PatchPolicy;
   #seq = 0;
   readonly #handles = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
@@ -76,6 +79,7 @@ export class WorkerGuest extends EventTarget {
     this.#port = port;
     this.#timeout = options.timeout ?? 10_000;
     this.#spin = options.spin ?? 200;
+    this.#policy = options.policy ?? {};
   }
 
   /**
@@ -93,6 +97,7 @@ export class WorkerGuest extends EventTarget {
       ...(options.memory ? { memory: options.memory } : {}),
     };
     const settings = { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}) };
+    // The policy stays in the host: the worker receives only what passed it.
     // From sources, register tsx in the worker first (a worker does not inherit the parent's loader).
     const worker = fromSources
       ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerScript.href)}); })`, { ...settings, eval: true })
@@ -182,6 +187,7 @@ export class WorkerGuest extends EventTarget {
    * @throws HotpatchError E_PATCH_REJECTED (with every problem), E_INVALID_WASM, E_TIMEOUT
    */
   async load(bytes: Uint8Array, options: { force?: boolean; module?: WebAssembly.Module } = {}): Promise<RemotePatch & { latency: number }> {
+    await checkTrust(bytes, this.#policy);
     let module: WebAssembly.Module;
     try {
       module = options.module ?? (await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>));
