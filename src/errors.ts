@@ -46,6 +46,7 @@ export type HotpatchErrorCode =
   | 'E_UNTRUSTED_KEY'
   | 'E_BAD_SIGNATURE'
   | 'E_PATCH_TOO_LARGE'
+  | 'E_INTERNAL'
   | 'E_IO'
   | 'E_TIMEOUT'
   | 'E_TRANSITION_TIMEOUT'

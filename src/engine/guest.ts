@@ -309,16 +309,17 @@ export class Guest extends EventTarget {
     return loaded;
   }
 
-  /** Whatever failed, load answers with one E_PATCH_REJECTED carrying the specific problems. */
+  /**
+   * Load answers with one E_PATCH_REJECTED carrying the specific problems. Anything that is not a
+   * HotpatchError is a bug of ours, not bad input: it is reported as E_INTERNAL, not disguised.
+   */
   #rejected(error: unknown, id: string | undefined, start: number): HotpatchError {
     const err =
       error instanceof HotpatchError && error.code === 'E_PATCH_REJECTED'
         ? error
-        : rejection(
-            id,
-            error instanceof HotpatchError ? error.problems : [{ code: 'E_INSTANTIATE_FAILED', message: (error as Error)?.message ?? String(error) }],
-            error,
-          );
+        : error instanceof HotpatchError
+          ? rejection(id, error.problems, error)
+          : new HotpatchError('E_INTERNAL', `internal error while loading a patch (a bug in wasm-hotpatch; please report it): ${(error as Error)?.message ?? String(error)}`, { cause: error });
     this.#emit('rejected', { patch: id, duration: now() - start, error: err });
     return err;
   }

@@ -401,6 +401,9 @@ export function parseModule(bytes: Uint8Array): WasmModule {
     r.pos = end;
   }
 
+  // Indices the checks will follow before V8 ever sees the module: refuse dangling ones here.
+  const badType = [...imports.filter((i) => i.kind === 'func' || i.kind === 'tag').map((i) => i.typeIndex!), ...functions, ...tags].find((t) => t >= types.length);
+  if (badType !== undefined) throw new HotpatchError('E_INVALID_WASM', `malformed module: type index ${badType} out of range (${types.length} types)`);
   if (functions.length !== bodies.length) {
     throw new HotpatchError('E_INVALID_WASM', `malformed module: ${functions.length} functions declared but ${bodies.length} bodies`);
   }
