@@ -38,6 +38,7 @@ export type HotpatchErrorCode =
   | 'E_NOT_APPLIED'
   | 'E_WRONG_GUEST'
   | 'E_VETOED'
+  | 'E_ROLLED_BACK'
   | 'E_ACTIVE'
   | 'E_QUIESCENCE_TIMEOUT'
   | 'E_HOOK_TRAPPED'

@@ -8,6 +8,7 @@ import {
   PATCH_SECTION,
   type PatchManifest,
   validatePatchManifest,
+  withModuleName,
   withoutRanges,
 } from '../format/manifest.js';
 import { invalidity, parseModule } from '../format/module.js';
@@ -58,7 +59,8 @@ export async function buildPatch(input: BuildPatchInput): Promise<BuiltPatch> {
     throw new HotpatchError('E_BASELINE_MISMATCH', `manifest names baseline ${given.baseline.slice(0, 12)}…, but the baseline given is ${baseline.id.slice(0, 12)}…`);
   }
   const code = input.wat !== undefined ? await watToWasm(input.wat, input.filename) : input.wasm!;
-  const bare = withoutRanges(code, findCustomSections(code, PATCH_SECTION));
+  // Named `hotpatch:<id>`, so stack frames in its code say which patch they are.
+  const bare = withModuleName(withoutRanges(code, findCustomSections(code, PATCH_SECTION)), `hotpatch:${given.id}`);
   const section = encodePatchManifest(given);
   const bytes = new Uint8Array(bare.length + section.length);
   bytes.set(bare);

@@ -1,7 +1,7 @@
 import type { HotpatchError } from '../errors.js';
 
 /** Event names a guest dispatches. */
-export type GuestEventType = 'loaded' | 'rejected' | 'applied' | 'reverted' | 'hook-failed';
+export type GuestEventType = 'loaded' | 'rejected' | 'applied' | 'reverted' | 'hook-failed' | 'rolled-back';
 
 /** What happened to which patch, and how long it took. */
 export class GuestEvent extends Event {

@@ -17,6 +17,7 @@ import { checkSize, checkTrust, type PatchPolicy, signaturesRequired } from './p
 import { parseModule } from '../format/module.js';
 import { COMMITTER_MIN_TARGETS, type Committer, finishCommitter, type StagedCommitter, stageCommitter } from './_committer.js';
 import { emptyInstance, hostFunction, parseSignature } from './_host.js';
+import { patchOfTrap } from '../format/manifest.js';
 import { checkPatch, FunctionIndex, type HOOKS, type PatchCheck } from '../format/check.js';
 import { GuestEvent, type GuestEventType } from './events.js';
 import { Patch, type PatchInternals, patchInternals, type PatchState } from './patch.js';
@@ -44,6 +45,16 @@ export interface ApplyOptions {
   readonly force?: boolean;
   /** Quiescent baselines: apply even while a target function is running (its activations finish in old code). */
   readonly whileActive?: boolean;
+  /**
+   * A health check run right after the switch: a function, or the name of a guest export taking
+   * no arguments. A throw (a trap), `false` or `0` rolls the patch back at once (E_ROLLED_BACK).
+   */
+  readonly probe?: (() => unknown) | string;
+  /**
+   * Watch the patched functions after the switch: `traps` traps in the patch's own code (default 1)
+   * within `calls` calls or `window` ms (default: until revert) roll it back, at the trap.
+   */
+  readonly watch?: { readonly traps?: number; readonly calls?: number; readonly window?: number };
 }
 
 /** One patch as `status()` reports it. */
@@ -58,6 +69,7 @@ export interface PatchStatus {
   readonly appliedAt?: string;
   readonly revertedAt?: string;
   readonly replacedBy?: string;
+  readonly rollback?: { readonly reason: string; readonly evidence?: string; readonly at: string };
 }
 
 /** The guest's patch level: livepatch's sysfs, the Windows hotpatch report. */
@@ -535,7 +547,8 @@ export class Guest extends EventTarget {
    * pre-apply hook agrees. A cumulative patch also returns every function it does not replace to
    * the original and marks earlier patches replaced.
    * On a quiescent baseline it also refuses while a target function is running in this thread.
-   * @throws HotpatchError E_UNKNOWN_PATCH, E_WRONG_GUEST, E_ALREADY_APPLIED, E_DOWNGRADE, E_ACTIVE, E_VETOED, E_HOOK_TRAPPED
+   * With `probe` or `watch`, a failing health check rolls the patch back (state `rolled-back`).
+   * @throws HotpatchError E_UNKNOWN_PATCH, E_WRONG_GUEST, E_ALREADY_APPLIED, E_DOWNGRADE, E_ACTIVE, E_VETOED, E_HOOK_TRAPPED, E_ROLLED_BACK
    */
   apply(patch: Patch | string, options: ApplyOptions = {}): Patch {
     const start = now();
@@ -586,7 +599,67 @@ export class Guest extends EventTarget {
     p.replacedBy = undefined;
     this.#runPostHook(p, inner.hooks.postApply, 'post-apply');
     this.#emit('applied', { patch: p.id, duration: now() - start, commit });
+    if (options.watch) this.#watch(p, options.watch);
+    if (options.probe !== undefined) this.#probe(p, options.probe);
     return p;
+  }
+
+  /** Runs a health probe; a failure rolls the patch back and throws E_ROLLED_BACK. */
+  #probe(p: Patch, probe: (() => unknown) | string): void {
+    let verdict: unknown;
+    try {
+      verdict = typeof probe === 'string' ? (this.instance.exports[probe] as () => unknown)() : probe();
+    } catch (error) {
+      this.#rollBack(p, `the probe failed: ${(error as Error)?.message ?? String(error)}`, (error as Error)?.stack);
+      throw new HotpatchError('E_ROLLED_BACK', `patch "${p.id}" rolled back: ${p.rollback!.reason}`, { cause: error });
+    }
+    if (verdict === false || verdict === 0) {
+      this.#rollBack(p, `the probe answered ${String(verdict)}`);
+      throw new HotpatchError('E_ROLLED_BACK', `patch "${p.id}" rolled back: ${p.rollback!.reason}`);
+    }
+  }
+
+  /**
+   * Puts a trap counter between the guest and the patch's functions for a while: a JS wrapper of
+   * each replacement. A trap whose innermost frame is this patch's code (its module is named
+   * `hotpatch:<id>`) counts; at the limit the patch is rolled back before the trap goes on.
+   */
+  #watch(p: Patch, watch: NonNullable<ApplyOptions['watch']>): void {
+    const inner = patchInternals(p)!;
+    const limit = watch.traps ?? 1;
+    const deadline = watch.window === undefined ? Number.POSITIVE_INFINITY : now() + watch.window;
+    let calls = 0;
+    let traps = 0;
+    let watching = true;
+    const unwatch = (): void => {
+      if (!watching) return;
+      watching = false;
+      for (let i = 0; i < inner.slots.length; i++) if (this.#stacks.top(inner.slots[i]!) === p) this.#set(inner.slots[i]!, inner.refs[i], 1);
+    };
+    for (let i = 0; i < inner.slots.length; i++) {
+      const raw = inner.refs[i] as (...args: unknown[]) => unknown;
+      const wrapper = hostFunction(this.#bySlot[inner.slots[i]!]!.signature, (...args: unknown[]) => {
+        if (watching && (++calls > (watch.calls ?? Number.POSITIVE_INFINITY) || now() > deadline)) unwatch();
+        try {
+          return raw(...args);
+        } catch (error) {
+          if (watching && p.state === 'applied' && patchOfTrap(error) === p.id && ++traps >= limit) {
+            watching = false;
+            this.#rollBack(p, `${traps} trap${traps === 1 ? '' : 's'} in its code: ${(error as Error)?.message ?? String(error)}`, (error as Error)?.stack);
+          }
+          throw error;
+        }
+      });
+      this.#set(inner.slots[i]!, wrapper, 1);
+    }
+  }
+
+  /** Reverts a patch because its health checks failed, and says so in its state. */
+  #rollBack(p: Patch, reason: string, evidence?: string): void {
+    if (p.state === 'applied') this.revert(p);
+    p.state = 'rolled-back';
+    p.rollback = { reason, ...(evidence ? { evidence } : {}), at: new Date() };
+    this.#emit('rolled-back', { patch: p.id, duration: 0 });
   }
 
   /**
@@ -677,6 +750,7 @@ export class Guest extends EventTarget {
         ...(p.appliedAt ? { appliedAt: p.appliedAt.toISOString() } : {}),
         ...(p.revertedAt ? { revertedAt: p.revertedAt.toISOString() } : {}),
         ...(p.replacedBy ? { replacedBy: p.replacedBy } : {}),
+        ...(p.rollback ? { rollback: { reason: p.rollback.reason, ...(p.rollback.evidence ? { evidence: p.rollback.evidence } : {}), at: p.rollback.at.toISOString() } } : {}),
       }),
     );
     const functions = [...this.#stacks.snapshot()].map(([slot, stack]) => {

@@ -2,8 +2,8 @@ import type { PatchManifest } from '../format/manifest.js';
 import type { HOOKS } from '../format/check.js';
 import type { Committer } from './_committer.js';
 
-/** Where a patch is in its life: loaded (ready, no effect), applied, reverted, or replaced by a cumulative patch. */
-export type PatchState = 'loaded' | 'applied' | 'reverted' | 'replaced';
+/** Where a patch is in its life: loaded (ready, no effect), applied, reverted, replaced by a cumulative patch, or rolled back by its health checks. */
+export type PatchState = 'loaded' | 'applied' | 'reverted' | 'replaced' | 'rolled-back';
 
 /** What the engine keeps of a patch that only the engine may touch. */
 export interface PatchInternals {
@@ -42,6 +42,8 @@ export class Patch {
   revertedAt?: Date;
   /** The cumulative patch that replaced this one. */
   replacedBy?: string;
+  /** Why the engine rolled this patch back, and what it saw. */
+  rollback?: { readonly reason: string; readonly evidence?: string; readonly at: Date };
 
   /** @internal Created by `Guest.load` only. */
   constructor(manifest: PatchManifest, instance: WebAssembly.Instance, targets: readonly string[], inner: PatchInternals) {

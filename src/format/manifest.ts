@@ -382,3 +382,45 @@ export function validatePatchManifest(value: unknown, { requireBaseline = true }
   if (m.signer !== undefined && typeof m.signer !== 'string') c.fail('signer', 'must be a key id');
   return { format, id, sequence, baseline, cumulative: m.cumulative === true, description, targets, ...(typeof m.signer === 'string' ? { signer: m.signer } : {}) };
 }
+
+/**
+ * The module with its name-section module name set (replacing any): V8 prints it in every stack
+ * frame of the module's code, which is how a trap is traced to the patch it happened in.
+ */
+export function withModuleName(bytes: Uint8Array, moduleName: string): Uint8Array {
+  const [existing] = findCustomSections(bytes, 'name');
+  const rest: Uint8Array[] = [];
+  if (existing) {
+    // Keep every subsection but the module name (id 0).
+    const r = new ByteReader(existing.payload);
+    try {
+      while (!r.done) {
+        const start = r.pos;
+        const id = r.u8();
+        const size = r.u32();
+        r.skip(size);
+        if (id !== 0) rest.push(existing.payload.subarray(start, r.pos));
+      }
+    } catch {
+      rest.length = 0; // a malformed name section is dropped: names are debug information
+    }
+  }
+  const name = new ByteWriter().name(moduleName).finish();
+  const payload = new ByteWriter().u8(0).u32(name.length).bytes(name);
+  for (const sub of rest) payload.bytes(sub);
+  const section = customSection('name', payload.finish());
+  const bare = existing ? withoutRanges(bytes, [existing]) : bytes;
+  const out = new Uint8Array(bare.length + section.length);
+  out.set(bare);
+  out.set(section, bare.length);
+  return out;
+}
+
+/** The patch a trap happened in: the module name of the innermost Wasm frame, if it is a patch's. */
+export function patchOfTrap(error: unknown): string | undefined {
+  const stack = (error as Error | undefined)?.stack ?? '';
+  // The innermost Wasm frame, named or not: wasm://wasm/<name>-<hash>:… or wasm://wasm/<hash>:…
+  const frame = /wasm:\/\/wasm\/(\S+?):wasm-function/.exec(stack)?.[1];
+  if (!frame?.startsWith('hotpatch:')) return undefined;
+  return frame.slice('hotpatch:'.length).replace(/-[0-9a-f]+$/, '');
+}

@@ -1,0 +1,79 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildPatch } from '../src/build/build.js';
+import { watToWasm } from '../src/build/wat.js';
+import { Guest } from '../src/engine/index.js';
+import { prepare, type Baseline } from '../src/prepare/prepare.js';
+
+// A guest with a canary word it owns at 0 and a counter at 16; `healthy` checks the canary.
+const GUEST = `(module
+  (memory (export "memory") 1)
+  (data (i32.const 0) "\\2a\\00\\00\\00")
+  (func $step (export "step") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func $check (export "check") (param i32) (result i32) (if (i32.gt_s (local.get 0) (i32.const 1000)) (then unreachable)) (local.get 0))
+  (func (export "run") (param i32) (result i32) (i32.store (i32.const 16) (call $step (local.get 0))) (i32.load (i32.const 16)))
+  (func (export "healthy") (result i32) (i32.eq (i32.load (i32.const 0)) (i32.const 42))))`;
+
+let baseline: Baseline;
+beforeAll(async () => {
+  baseline = await prepare(await watToWasm(GUEST));
+});
+const patch = async (id: string, body: string, target = 'step') =>
+  (await buildPatch({ wat: `(module (import "baseline" "memory" (memory 1)) (import "live" "check" (func $check (param i32) (result i32))) ${body})`, manifest: { id, sequence: 1, targets: [{ function: target, export: 'f' }] }, baseline: baseline.bytes })).bytes;
+
+describe('health watch and automatic rollback', () => {
+  it('a failing probe rolls the patch back at once, with the reason', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, any>;
+    const events: string[] = [];
+    guest.addEventListener('rolled-back', (ev: any) => events.push(ev.patch));
+    const p = await guest.load(await patch('doubler', '(func (export "f") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))'));
+    expect(() => guest.apply(p, { probe: () => e.run(5) === 6 })).toThrowError(expect.objectContaining({ code: 'E_ROLLED_BACK' }));
+    expect(p.state).toBe('rolled-back');
+    expect(e.run(5)).toBe(6);
+    expect(guest.status().patches[0]).toMatchObject({ id: 'doubler', state: 'rolled-back', rollback: { reason: 'the probe answered false' } });
+    expect(events).toEqual(['doubler']);
+  });
+
+  it('a patch that corrupts memory it does not own is caught by a probe export and rolled back', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, any>;
+    const p = await guest.load(await patch('scribbler', '(func (export "f") (param i32) (result i32) (i32.store (i32.const 0) (i32.const 7)) (i32.add (local.get 0) (i32.const 1)))'));
+    // The probe exercises the patch, then asks the guest whether its canary is intact.
+    expect(() => guest.apply(p, { probe: () => (e.run(1), e.healthy()) })).toThrowError(expect.objectContaining({ code: 'E_ROLLED_BACK', message: expect.stringContaining('answered 0') }));
+    expect(guest.status().functions).toEqual([]);
+  });
+
+  it('a trapping patch is rolled back at its first trap; the guest keeps running the original', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, any>;
+    const p = await guest.load(await patch('trapper', '(func (export "f") (param i32) (result i32) (if (i32.eq (local.get 0) (i32.const 3)) (then unreachable)) (i32.add (local.get 0) (i32.const 10)))'));
+    guest.apply(p, { watch: { traps: 1 } });
+    expect(e.run(1)).toBe(11);
+    expect(() => e.run(3)).toThrow('unreachable'); // the call that trapped still fails…
+    expect(p.state).toBe('rolled-back'); // …but the patch is out before the trap reaches the host
+    expect(e.run(3)).toBe(4);
+    expect(p.rollback).toMatchObject({ reason: expect.stringContaining('1 trap in its code'), evidence: expect.stringContaining('hotpatch:trapper') });
+  });
+
+  it('a trap in baseline code the patch calls is not blamed on the patch', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, any>;
+    const p = await guest.load(await patch('caller', '(func (export "f") (param i32) (result i32) (call $check (local.get 0)))'));
+    guest.apply(p, { watch: { traps: 1 } });
+    expect(() => e.run(5000)).toThrow('unreachable'); // the trap is in the baseline's `check`
+    expect(p.state).toBe('applied');
+    expect(e.run(5)).toBe(5);
+  });
+
+  it('the watch ends after its call budget: later traps are for the host to handle', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, any>;
+    const p = await guest.load(await patch('late', '(func (export "f") (param i32) (result i32) (if (i32.eq (local.get 0) (i32.const 3)) (then unreachable)) (local.get 0))'));
+    guest.apply(p, { watch: { traps: 1, calls: 2 } });
+    e.run(1);
+    e.run(1);
+    e.run(1);
+    expect(() => e.run(3)).toThrow('unreachable');
+    expect(p.state).toBe('applied');
+  });
+});
