@@ -6,3 +6,4 @@ export { WorkerGuest, type Answer, type RemotePatch, type WorkerGuestOptions } f
 export { serveGuest, waitServing, type Server } from './serve.js';
 export type { ImportsContext } from './worker.js';
 export { ThreadedGuest, Transition, type ThreadedGuestOptions, type ThreadState, type TransitionResult } from './threads.js';
+export { PatchStore, type PatchLevel } from './store.js';
