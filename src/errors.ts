@@ -48,6 +48,7 @@ export type HotpatchErrorCode =
   | 'E_BAD_SIGNATURE'
   | 'E_PATCH_TOO_LARGE'
   | 'E_INTERNAL'
+  | 'E_REFUSED'
   | 'E_STORE_CORRUPT'
   | 'E_IO'
   | 'E_TIMEOUT'

@@ -65,6 +65,17 @@ describe('health watch and automatic rollback', () => {
     expect(e.run(5)).toBe(5);
   });
 
+  it('a patch whose pre-apply hook traps ends rolled back, with nothing switched', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, any>;
+    const bytes = (await buildPatch({ wat: '(module (func (export "f") (param i32) (result i32) (i32.const 0)) (func (export "hotpatch_pre_apply") (result i32) unreachable))', manifest: { id: 'broken', sequence: 1, targets: [{ function: 'step', export: 'f' }] }, baseline: baseline.bytes })).bytes;
+    const p = await guest.load(bytes);
+    expect(() => guest.apply(p)).toThrowError(expect.objectContaining({ code: 'E_HOOK_TRAPPED' }));
+    expect(p.state).toBe('rolled-back');
+    expect(guest.status().patches[0]!.rollback!.reason).toMatch(/pre-apply hook trapped/);
+    expect(e.run(5)).toBe(6);
+  });
+
   it('the watch ends after its call budget: later traps are for the host to handle', async () => {
     const guest = await Guest.instantiate(baseline.bytes);
     const e = guest.exports as Record<string, any>;

@@ -14,6 +14,10 @@ const main = defineCommand({
     keygen: () => import('./keygen.js').then((m) => m.default),
     sign: () => import('./sign.js').then((m) => m.default),
     verify: () => import('./verify.js').then((m) => m.default),
+    serve: () => import('./serve.js').then((m) => m.default),
+    apply: () => import('./remote.js').then((m) => m.apply),
+    revert: () => import('./remote.js').then((m) => m.revert),
+    status: () => import('./remote.js').then((m) => m.status),
     demo: () => import('./demo.js').then((m) => m.default),
   },
 });

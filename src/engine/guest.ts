@@ -719,6 +719,11 @@ export class Guest extends EventTarget {
     try {
       result = hook();
     } catch (cause) {
+      // A patch whose pre-apply hook traps is broken, not merely unwilling: it is rolled back
+      // (nothing was switched) and says why. A veto (a non-zero answer) leaves it loaded.
+      p.state = 'rolled-back';
+      p.rollback = { reason: `its ${name} hook trapped: ${(cause as Error).message}`, ...((cause as Error).stack ? { evidence: (cause as Error).stack! } : {}), at: new Date() };
+      this.#emit('rolled-back', { patch: p.id, duration: 0 });
       throw new HotpatchError('E_HOOK_TRAPPED', `patch "${p.id}": ${name} hook failed (${(cause as Error).message}); nothing changed`, { cause });
     }
     if (typeof result === 'number' && result !== 0) {

@@ -7,3 +7,4 @@ export { serveGuest, waitServing, type Server } from './serve.js';
 export type { ImportsContext } from './worker.js';
 export { ThreadedGuest, Transition, type ThreadedGuestOptions, type ThreadState, type TransitionResult } from './threads.js';
 export { PatchStore, type PatchLevel } from './store.js';
+export { controlRequest, serveControl, type ControlOptions, type ControlServer } from './control.js';
