@@ -44,6 +44,21 @@ describe('the wasm-hotpatch command', () => {
     expect(plain.stdout).toMatch(/prepare would make (\d+) of \1 functions patchable \(0 are imported\)/);
   });
 
+  it('prepares with safepoints and quiescent consistency, and refuses unknown choices', async () => {
+    const out = join(dir, 'service.safepoints.wasm');
+    const prepared = await run('prepare', files.service.pathname, '-o', out, '--safepoints', 'loops,entries', '--interval', '200', '--consistency', 'quiescent', '--json');
+    expect(prepared.code).toBe(0);
+    expect(JSON.parse(prepared.stdout)).toMatchObject({ consistency: 'quiescent', safepoints: { loops: true, entries: true, interval: 256 } });
+    const text = await run('prepare', files.service.pathname, '-o', out, '--safepoints', 'loops');
+    expect(text.stdout).toContain('safepoints   loops every 1024');
+
+    for (const args of [['--safepoints', 'corners'], ['--consistency', 'eventual'], ['--interval', 'often']]) {
+      const refused = await run('prepare', files.service.pathname, '-o', join(dir, 'never.wasm'), ...args);
+      expect(refused.code, args.join(' ')).toBe(2);
+      expect(refused.stderr).toContain('E_BAD_OPTIONS');
+    }
+  });
+
   it('fails with one readable line, a non-zero exit code and no output file', async () => {
     const notWasm = join(dir, 'not.wasm');
     writeFileSync(notWasm, 'hello');

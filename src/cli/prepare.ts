@@ -1,4 +1,5 @@
 import { defineCommand } from 'citty';
+import { HotpatchError } from '../errors.js';
 import { prepare } from '../prepare/prepare.js';
 import { emit, guard, paint, readInput, writeOutput } from './_io.js';
 
@@ -13,6 +14,9 @@ export default defineCommand({
     only: { type: 'string', description: 'only functions whose name or export name matches this regex become patchable' },
     exclude: { type: 'string', description: 'functions whose name or export name matches this regex stay unpatchable' },
     dispatch: { type: 'string', description: 'entry (default: direct calls, a flag check at entry) or indirect (every call through the table)' },
+    safepoints: { type: 'string', description: 'insert safepoints: loops, entries or loops,entries (for guests that never return to the host)' },
+    interval: { type: 'string', description: 'poll the safepoint handler every N passes (a power of two; default 1024)' },
+    consistency: { type: 'string', description: 'next-call (default) or quiescent (count running activations; apply waits until the targets are idle)' },
     json: { type: 'boolean', description: 'print the manifest summary as JSON' },
   },
   async run({ args }) {
@@ -23,6 +27,8 @@ export default defineCommand({
         ...(args.only ? { only: args.only } : {}),
         ...(args.exclude ? { exclude: args.exclude } : {}),
         ...(args.dispatch ? { dispatch: args.dispatch as 'entry' } : {}),
+        ...(args.safepoints || args.interval ? { safepoints: safepointsArg(args.safepoints ?? 'loops', args.interval) } : {}),
+        ...(args.consistency ? { consistency: args.consistency as 'next-call' } : {}),
       });
       writeOutput(args.output, baseline.bytes);
       const m = baseline.manifest;
@@ -30,6 +36,8 @@ export default defineCommand({
         output: args.output,
         id: m.id,
         dispatch: m.dispatch,
+        consistency: m.consistency ?? 'next-call',
+        safepoints: m.safepoints ?? null,
         functions: m.functions.length,
         patchable: m.slots,
         notPatchable: m.functions.filter((f) => f.slot === undefined).map((f) => ({ name: f.name, reason: f.reason })),
@@ -40,7 +48,8 @@ export default defineCommand({
         [
           `${paint.ok('prepared')} ${args.input} → ${args.output} ${paint.dim(`(${summary.milliseconds} ms)`)}`,
           `  baseline id  ${m.id}`,
-          `  dispatch     ${m.dispatch}`,
+          `  dispatch     ${m.dispatch}${m.consistency === 'quiescent' ? ', quiescent' : ''}`,
+          ...(m.safepoints ? [`  safepoints   ${[m.safepoints.loops && 'loops', m.safepoints.entries && 'entries'].filter(Boolean).join(', ')} every ${m.safepoints.interval}`] : []),
           `  patchable    ${m.slots} of ${m.functions.length} functions${summary.notPatchable.length ? paint.dim(` (${summary.notPatchable.length} not: ${[...new Set(summary.notPatchable.map((f) => f.reason))].join('; ')})`) : ''}`,
           `  size         ${input.length} → ${baseline.bytes.length} bytes`,
         ].join('\n'),
@@ -48,3 +57,15 @@ export default defineCommand({
     });
   },
 });
+
+
+/** `--safepoints loops,entries --interval 256` → prepare's safepoint options; an unknown word is refused. */
+function safepointsArg(kinds: string, interval: string | undefined) {
+  const words = kinds.split(',').map((w) => w.trim()).filter(Boolean);
+  const unknown = words.filter((w) => w !== 'loops' && w !== 'entries');
+  if (unknown.length > 0 || words.length === 0) {
+    throw new HotpatchError('E_BAD_OPTIONS', `--safepoints takes loops, entries or loops,entries, not "${kinds}"`);
+  }
+  const n = interval === undefined ? undefined : Number(interval);
+  return { loops: words.includes('loops'), entries: words.includes('entries'), ...(n === undefined ? {} : { interval: n }) };
+}
