@@ -211,10 +211,9 @@ export class Guest extends EventTarget {
     const ids: { id?: string } = {};
     try {
       const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-      // Trust first: nothing of an untrusted patch is compiled. (Without keys there is nothing
-      // to await: keep the common path free of an extra turn of the event loop.)
-      if (this.#policy.trustedKeys !== undefined || this.#policy.requireSignature) await checkTrust(data, this.#policy);
-      else checkSize(data, this.#policy);
+      // Trust first: nothing of an untrusted patch is compiled.
+      const verifying = checkTrust(data, this.#policy);
+      if (verifying !== undefined) await verifying;
       // Compile in the background first: the checks and the commit staging below overlap it.
       const compiling = WebAssembly.compile(data as Uint8Array<ArrayBuffer>);
       compiling.catch(() => {}); // a failed check below wins over a failed compile
@@ -223,13 +222,13 @@ export class Guest extends EventTarget {
       try {
         module = await compiling;
       } catch (cause) {
-        throw rejection(ids.id, [{ code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` }], cause);
+        throw rejection(ids.id, [notCompiled(cause)], cause);
       }
       let instance: WebAssembly.Instance;
       try {
         instance = await WebAssembly.instantiate(module, this.#importObject(begun.check) as WebAssembly.Imports);
       } catch (cause) {
-        throw rejection(ids.id, [{ code: 'E_INSTANTIATE_FAILED', message: `does not instantiate: ${(cause as Error).message}` }], cause);
+        throw rejection(ids.id, [notInstantiated(cause)], cause);
       }
       return this.#finishLoad(begun, instance, options, start);
     } catch (error) {
@@ -257,13 +256,13 @@ export class Guest extends EventTarget {
       try {
         module ??= new WebAssembly.Module(data as Uint8Array<ArrayBuffer>);
       } catch (cause) {
-        throw rejection(ids.id, [{ code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` }], cause);
+        throw rejection(ids.id, [notCompiled(cause)], cause);
       }
       let instance: WebAssembly.Instance;
       try {
         instance = new WebAssembly.Instance(module, this.#importObject(begun.check) as WebAssembly.Imports);
       } catch (cause) {
-        throw rejection(ids.id, [{ code: 'E_INSTANTIATE_FAILED', message: `does not instantiate: ${(cause as Error).message}` }], cause);
+        throw rejection(ids.id, [notInstantiated(cause)], cause);
       }
       return this.#finishLoad(begun, instance, options, start);
     } catch (error) {
@@ -770,6 +769,14 @@ export class Guest extends EventTarget {
   #emit(type: GuestEventType, init: ConstructorParameters<typeof GuestEvent>[1]): void {
     this.dispatchEvent(new GuestEvent(type, init));
   }
+}
+
+function notCompiled(cause: unknown): Problem {
+  return { code: 'E_INVALID_WASM', message: `does not compile: ${(cause as Error).message}` };
+}
+
+function notInstantiated(cause: unknown): Problem {
+  return { code: 'E_INSTANTIATE_FAILED', message: `does not instantiate: ${(cause as Error).message}` };
 }
 
 function rejection(id: string | undefined, problems: readonly Problem[], cause?: unknown): HotpatchError {
