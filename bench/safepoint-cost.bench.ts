@@ -2,6 +2,7 @@
 // safepoints next to the same baseline without, on call-heavy code and real libraries. Target ≤ 3%.
 import { Guest } from '../src/engine/index.js';
 import { prepare } from '../src/prepare/prepare.js';
+import { WorkerGuest } from '../src/runtime/index.js';
 import { compare, type Row, type Suite } from './_harness.js';
 import { brotli, brotliWasm, C_CASES, cWorkload, sampleText, sqlJs, sqlJsWasm, sqlQuery } from './_libraries.js';
 
@@ -39,10 +40,42 @@ export default async function safepointCost(): Promise<Suite> {
       Object.fromEntries(await Promise.all(Object.entries(br).map(async ([k, b]) => [k, { fn: ((m) => () => m.compress(text, { quality: 5 }))(await brotli(b)) }] as const))),
     )),
   );
+  rows.push(...(await interrupts()));
   return {
     name: 'Cost of safepoints',
-    question: 'A baseline prepared with loop safepoints (a budget countdown at every loop header, calling out every 1024 polls) next to the same baseline without. Target ≤ 3%.',
+    question:
+      'A baseline prepared with loop safepoints (a counter at every loop header, calling out every 1024 polls) next to the same baseline without; and a guest reached by interrupts (nothing inserted) in a worker next to the same guest in a worker nobody can interrupt. Target ≤ 3%.',
     rows,
-    notes: ['Function-entry safepoints (`entries: true`) are for guests that recurse without loops; they are not the default and are not measured here.'],
+    notes: [
+      'Function-entry safepoints (`entries: true`) are for guests that recurse without loops; they are not the default and are not measured here.',
+      'Interrupts add no code: the guest runs the prepared baseline byte for byte. What could cost is the inspector session attached to its worker, so the worker cases time one `WorkerGuest.call` of a few milliseconds of work each, with and without it.',
+    ],
   };
+}
+
+/** The same prepared baseline in two workers: one reached by interrupts, one not. */
+async function interrupts(): Promise<Row[]> {
+  const baseline = (await prepare(workload)).bytes;
+  const plain = await WorkerGuest.start(baseline);
+  const reached = await WorkerGuest.start(baseline, { interrupts: true });
+  const rows: Row[] = [];
+  const cases: [string, string, number[]][] = [
+    ['in a worker: fib(30), recursive (C)', 'fib', [30]],
+    ['in a worker: call loop, 4e6 calls of a 3-instruction function (C)', 'call_loop', [4_000_000]],
+  ];
+  for (const [name, fn, args] of cases) {
+    rows.push(
+      ...(await compare(
+        name,
+        {
+          'worker (reference)': { fn: () => plain.call(fn, ...args) },
+          'worker reached by interrupts (nothing inserted)': { fn: () => reached.call(fn, ...args) },
+        },
+        { iterations: 16 },
+      )),
+    );
+  }
+  await plain.close();
+  await reached.close();
+  return rows;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 // The runtime spawns compiled workers: test it as it ships, from dist/ (npm test builds first).
 import { buildPatch, Guest, prepare, watToWasm } from 'wasm-hotpatch';
-import { WorkerGuest } from 'wasm-hotpatch/runtime';
+import { WorkerGuest, type WorkerGuestOptions } from 'wasm-hotpatch/runtime';
 import { conformance, type Fixture } from './conformance.js';
 import { fixture as fixturePath } from './helpers.js';
 
@@ -46,9 +46,9 @@ const inThread: Fixture = {
   },
   patch: (...a) => patchFor(pair)(...a),
 };
-const inWorker: Fixture = {
+const inWorker = (options: WorkerGuestOptions = {}): Fixture => ({
   async start() {
-    const guest = await WorkerGuest.start(pair);
+    const guest = await WorkerGuest.start(pair, options);
     return {
       load: async (bytes) => (await guest.load(bytes)).id,
       apply: async (id) => void (await guest.apply(id)),
@@ -59,9 +59,10 @@ const inWorker: Fixture = {
     };
   },
   patch: (...a) => patchFor(pair)(...a),
-};
+});
 conformance('in-thread Guest', inThread);
-conformance('WorkerGuest', inWorker);
+conformance('WorkerGuest', inWorker());
+conformance('WorkerGuest reached by interrupts', inWorker({ interrupts: true }));
 
 const handleV2 = async (baseline: Uint8Array, id = 'v2') =>
   (
@@ -113,6 +114,31 @@ describe('a guest that never returns', () => {
     const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'serve', args: [-1] }, timeout: 300 });
     open.push(guest);
     await expect(guest.status()).rejects.toMatchObject({ code: 'E_TIMEOUT', message: expect.stringContaining('safepoints') });
+  });
+
+  it('without safepoints, interrupts reach it: a patch lands while it loops forever, and no request is lost or handled twice', async () => {
+    const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'serve', args: [-1] }, interrupts: true });
+    open.push(guest);
+    const patch = await guest.load(await handleV2(loopNoSafepoints.bytes));
+    const applied = await guest.apply(patch.id);
+    expect(applied.servedAt).toBe('interrupt');
+    for (let i = 0; i < 1000; i++) {
+      await guest.revert(patch.id);
+      await guest.apply(patch.id);
+    }
+    const [count, sum] = (await guest.call('stats')) as [number, bigint];
+    expect(sum).toBe((BigInt(count) * BigInt(count - 1)) / 2n);
+    expect((await guest.call('handled_by_v2')) as number).toBeGreaterThan(0);
+    expect((await guest.status()).patches).toEqual([expect.objectContaining({ id: 'v2', state: 'applied' })]);
+  });
+
+  it('interrupts reach a loop that calls nothing', async () => {
+    const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'spin' }, interrupts: true, timeout: 5000 });
+    open.push(guest);
+    const patch = await guest.load(await handleV2(loopNoSafepoints.bytes));
+    expect((await guest.apply(patch.id)).servedAt).toBe('interrupt');
+    expect(await guest.call('handle', 0)).toBe(2);
+    expect(guest.state).toBe('running');
   });
 
   it('a guest blocked in an import is served while it waits', async () => {

@@ -29,15 +29,24 @@ export const Control = {
   quiesce: 8,
   /** 1 to apply even while a target runs. */
   whileActive: 9,
+  /** Where the fast request was served: see `ServedAt`. */
+  servedAt: 10,
   size: 16,
-  /** Float64 index (in a Float64Array over the same buffer) of the fast request's commit time, ms. */
-  commitF64: 4,
-  /** Float64 index of the time the guest spent on the fast request, ms. */
-  handledF64: 5,
+  /** Float64 index (in a Float64Array over the same buffer) of the fast request's commit time, ms (Int32 slots 12–13). */
+  commitF64: 6,
+  /** Float64 index of the time the guest spent on the fast request, ms (Int32 slots 14–15). */
+  handledF64: 7,
 } as const;
 
 /** Fast request kinds (`Control.op`); 0 means the request is on the port. */
 export const FastOp = { none: 0, apply: 1, revert: 2 } as const;
+
+/** Where a request was served: at a safepoint, at a V8 interrupt check, or from the idle event loop. */
+export const SERVED_AT = ['safepoint', 'interrupt', 'event-loop'] as const;
+export type ServedAt = (typeof SERVED_AT)[number];
+
+/** The global (`Symbol.for`) through which the host's interrupts reach the worker's server (see `interrupts.ts`). */
+export const INTERRUPT_KEY = 'wasm-hotpatch.interrupt';
 
 /** Control block `state` values. */
 export const GuestState = { starting: 0, running: 1, idle: 2, trapped: 3, exited: 4 } as const;
@@ -59,8 +68,8 @@ export type Unnumbered<R> = R extends { seq: number } ? Omit<R, 'seq'> : never;
 
 /** The worker's answer, with where it was served and how long the table writes took. */
 export type Reply =
-  | { seq: number; ok: true; result: unknown; servedAt: 'safepoint' | 'event-loop'; commit?: number; duration: number }
-  | { seq: number; ok: false; error: { code: HotpatchErrorCode; message: string; problems: readonly Problem[] }; servedAt: 'safepoint' | 'event-loop'; duration: number };
+  | { seq: number; ok: true; result: unknown; servedAt: ServedAt; commit?: number; duration: number }
+  | { seq: number; ok: false; error: { code: HotpatchErrorCode; message: string; problems: readonly Problem[] }; servedAt: ServedAt; duration: number };
 
 /** What the worker tells the host on its own: ready, and how a long-running call ended. */
 export type Notice =

@@ -1,11 +1,13 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { type Guest, HotpatchError, type Patch } from '../engine/index.js';
-import { Control, FastOp, type Reply, type Request } from './protocol.js';
+import { Control, FastOp, SERVED_AT, type Reply, type Request, type ServedAt } from './protocol.js';
 
-/** A guest served to its host: requests are answered at safepoints and from the event loop. */
+/** A guest served to its host: requests are answered at safepoints, interrupts and from the event loop. */
 export interface Server {
   /** Serves whatever is pending now (a long-running import can call this to stay patchable). */
   poll(): void;
+  /** The same, called by a V8 interrupt (see `interrupts.ts`): anywhere the guest's thread runs JS or Wasm. */
+  interrupt(): void;
   close(): void;
 }
 
@@ -21,8 +23,21 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
   const handles: Patch[] = [];
   // A quiescent apply whose targets are running waits for a later safepoint: since when.
   let deferred: { seq: number; since: number } | undefined;
+  // True while the engine changes the guest. A safepoint in a hook's callee or an interrupt
+  // between any two instructions could otherwise start a second change inside the first; such a
+  // request is served as soon as the first change is done.
+  let changing = false;
+  let missed = false;
+  const change = <T>(fn: () => T): T => {
+    changing = true;
+    try {
+      return fn();
+    } finally {
+      changing = false;
+    }
+  };
   // Fast requests allocate nothing on the way: no message to decode, none to send back.
-  const fast = (): void => {
+  const fast = (servedAt: ServedAt): void => {
     const start = performance.now();
     const seq = Atomics.load(ctrl, Control.request);
     const op = Atomics.load(ctrl, Control.op);
@@ -31,7 +46,7 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
       if (!patch) throw new HotpatchError('E_UNKNOWN_PATCH', 'no patch with that handle in this guest');
       if (op === FastOp.apply) {
         try {
-          guest.apply(patch, { force: Atomics.load(ctrl, Control.force) === 1, whileActive: Atomics.load(ctrl, Control.whileActive) === 1 });
+          change(() => guest.apply(patch, { force: Atomics.load(ctrl, Control.force) === 1, whileActive: Atomics.load(ctrl, Control.whileActive) === 1 }));
         } catch (error) {
           if (!(error instanceof HotpatchError) || error.code !== 'E_ACTIVE') throw error;
           if (deferred?.seq !== seq) deferred = { seq, since: start };
@@ -42,13 +57,14 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
           }
           throw new HotpatchError('E_QUIESCENCE_TIMEOUT', `${error.message}; still so after ${wait} ms of safepoints`, { cause: error });
         }
-      } else guest.revert(patch);
+      } else change(() => guest.revert(patch));
       f64[Control.commitF64] = guest.lastCommit;
+      Atomics.store(ctrl, Control.servedAt, SERVED_AT.indexOf(servedAt));
       Atomics.store(ctrl, Control.status, 0);
     } catch (error) {
       const err = error instanceof HotpatchError ? error : new HotpatchError('E_USAGE', (error as Error)?.message ?? String(error));
       Atomics.store(ctrl, Control.status, 1);
-      port.postMessage({ seq, ok: false, error: err.toJSON(), servedAt: 'safepoint', duration: performance.now() - start } satisfies Reply);
+      port.postMessage({ seq, ok: false, error: err.toJSON(), servedAt, duration: performance.now() - start } satisfies Reply);
     }
     Atomics.store(ctrl, Control.op, FastOp.none);
     deferred = undefined;
@@ -56,11 +72,12 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
     Atomics.store(ctrl, Control.ack, seq);
     Atomics.notify(ctrl, Control.ack);
   };
-  const handle = (request: Request, servedAt: Reply['servedAt']): void => {
+  const handle = (request: Request, servedAt: ServedAt): void => {
     const start = performance.now();
     let reply: Reply;
     try {
-      const result = run(guest, request, handles);
+      // Calls run guest code, which may itself reach safepoints that serve further requests.
+      const result = request.op === 'call' || request.op === 'callPatch' ? run(guest, request, handles) : change(() => run(guest, request, handles));
       const commit = request.op === 'apply' || request.op === 'revert' ? guest.lastCommit : undefined;
       reply = { seq: request.seq, ok: true, result, servedAt, duration: performance.now() - start, ...(commit === undefined ? {} : { commit }) };
     } catch (error) {
@@ -71,25 +88,37 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
     Atomics.store(ctrl, Control.ack, request.seq);
     Atomics.notify(ctrl, Control.ack);
   };
-  const drain = (servedAt: Reply['servedAt']): void => {
-    Atomics.store(ctrl, Control.pending, 0);
-    if (Atomics.load(ctrl, Control.op) !== FastOp.none) fast();
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
-      if ((m.message as Request).op !== 'poke') handle(m.message as Request, servedAt);
+  const drain = (servedAt: ServedAt): void => {
+    if (changing) {
+      missed = true;
+      return;
     }
+    do {
+      missed = false;
+      Atomics.store(ctrl, Control.pending, 0);
+      if (Atomics.load(ctrl, Control.op) !== FastOp.none) fast(servedAt);
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+        if ((m.message as Request).op !== 'poke') handle(m.message as Request, servedAt);
+      }
+    } while (missed && Atomics.load(ctrl, Control.pending) !== 0);
   };
   const poll = (): void => {
     if (Atomics.load(ctrl, Control.pending) !== 0) drain('safepoint');
   };
+  const interrupt = (): void => {
+    if (Atomics.load(ctrl, Control.pending) !== 0) drain('interrupt');
+  };
   if (guest.manifest.safepoints) guest.setSafepointHandler(poll);
   const onMessage = (request: Request): void => {
     Atomics.store(ctrl, Control.pending, 0);
-    if (Atomics.load(ctrl, Control.op) !== FastOp.none) fast();
+    if (Atomics.load(ctrl, Control.op) !== FastOp.none) fast('event-loop');
     if (request.op !== 'poke') handle(request, 'event-loop');
+    if (missed) drain('event-loop');
   };
   port.on('message', onMessage);
   return {
     poll,
+    interrupt,
     close: () => {
       port.off('message', onMessage);
       port.close();

@@ -2,7 +2,8 @@ import { receiveMessageOnPort, MessageChannel, type MessagePort, Worker } from '
 import { checkTrust, GuestEvent, type GuestStatus, type PatchPolicy } from '../engine/index.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
-import { Control, FastOp, GuestState, type Notice, type Reply, type Request, type Unnumbered } from './protocol.js';
+import { type Interrupter, interruptible } from './interrupts.js';
+import { Control, FastOp, GuestState, SERVED_AT, type Notice, type Reply, type Request, type ServedAt, type Unnumbered } from './protocol.js';
 import type { WorkerInit } from './worker.js';
 
 /** Options of {@link WorkerGuest.start}. */
@@ -21,6 +22,12 @@ export interface WorkerGuestOptions {
   readonly policy?: PatchPolicy;
   /** Passed to the Worker as its `execArgv`. */
   readonly execArgv?: readonly string[];
+  /**
+   * Reach the guest while it is busy through V8's own interrupt checks (Node's inspector), so a
+   * baseline needs no safepoints and pays nothing for being reachable. Default false.
+   * @see ./interrupts.ts for when the checks come
+   */
+  readonly interrupts?: boolean;
 }
 
 /** The answer to one request: what it returned, how long the host waited, and how the guest served it. */
@@ -30,8 +37,8 @@ export interface Answer<T = unknown> {
   readonly latency: number;
   /** Milliseconds the guest spent writing its table (apply / revert). */
   readonly commit?: number;
-  /** Whether the busy guest served it at a safepoint, or an idle one from its event loop. */
-  readonly servedAt: 'safepoint' | 'event-loop';
+  /** Whether the busy guest served it at a safepoint or an interrupt, or an idle one from its event loop. */
+  readonly servedAt: ServedAt;
   /** Milliseconds the guest's thread spent on the request, from picking it up to answering. */
   readonly handled: number;
 }
@@ -43,6 +50,9 @@ export interface RemotePatch {
   readonly cumulative: boolean;
   readonly targets: readonly string[];
 }
+
+/** How often an unanswered request interrupts the guest again, in ms. */
+const INTERRUPT_RETRY_MS = 2;
 
 // Running from TypeScript sources (tsx, vitest): start the worker from sources too.
 const fromSources = import.meta.url.endsWith('.ts');
@@ -64,13 +74,14 @@ export class WorkerGuest extends EventTarget {
   readonly #timeout: number;
   readonly #spin: number;
   readonly #policy: PatchPolicy;
+  readonly #interrupter: Interrupter | undefined;
   #seq = 0;
   readonly #handles = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
   #ended: Notice | undefined;
   #exited = false;
 
-  private constructor(worker: Worker, manifest: BaselineManifest, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions) {
+  private constructor(worker: Worker, manifest: BaselineManifest, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions, interrupter: Interrupter | undefined) {
     super();
     this.worker = worker;
     this.baseline = manifest.id;
@@ -80,6 +91,7 @@ export class WorkerGuest extends EventTarget {
     this.#timeout = options.timeout ?? 10_000;
     this.#spin = options.spin ?? 200;
     this.#policy = options.policy ?? {};
+    this.#interrupter = interrupter;
   }
 
   /**
@@ -96,12 +108,15 @@ export class WorkerGuest extends EventTarget {
       ...(options.run ? { run: options.run } : {}),
       ...(options.memory ? { memory: options.memory } : {}),
     };
-    const settings = { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}) };
+    const reach = options.interrupts ? interruptible() : undefined;
+    const settings = { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}), ...(reach ? { name: reach.name } : {}) };
     // The policy stays in the host: the worker receives only what passed it.
     // From sources, register tsx in the worker first (a worker does not inherit the parent's loader).
     const worker = fromSources
       ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerScript.href)}); })`, { ...settings, eval: true })
       : new Worker(workerScript, settings);
+    const attaching = reach?.attached(worker, options.timeout ?? 10_000);
+    attaching?.catch(() => {}); // awaited below once the worker is ready
     const listeners: [string, (...args: any[]) => void][] = [];
     const ready = await new Promise<Notice>((resolve, reject) => {
       listeners.push(['message', resolve], ['error', reject], ['exit', (code: number) => reject(new Error(`worker exited with code ${code} before it was ready`))]);
@@ -115,8 +130,12 @@ export class WorkerGuest extends EventTarget {
       await worker.terminate();
       throw new HotpatchError('E_INSTANTIATE_FAILED', `the worker guest did not start: ${'message' in ready ? ready.message : ready.notice}`);
     }
+    const interrupter = await attaching?.catch(async (error: unknown) => {
+      await worker.terminate();
+      throw error;
+    });
     const ctrl = new Int32Array(control);
-    const guest = new WorkerGuest(worker, ready.manifest, ctrl, port1, options);
+    const guest = new WorkerGuest(worker, ready.manifest, ctrl, port1, options, interrupter);
     worker.on('message', (notice: Notice) => guest.#notice(notice));
     worker.on('error', (error) => guest.#notice({ notice: 'error', message: error.message }));
     worker.on('exit', () => {
@@ -163,6 +182,7 @@ export class WorkerGuest extends EventTarget {
     Atomics.store(ctrl, Control.request, seq);
     Atomics.store(ctrl, Control.pending, 1);
     Atomics.notify(ctrl, Control.pending);
+    this.#interrupter?.interrupt();
     // The guest usually answers within microseconds: spin briefly, then wait without blocking.
     await this.#awaitAck(seq, request.op);
     const message = receiveMessageOnPort(this.#port);
@@ -233,6 +253,7 @@ export class WorkerGuest extends EventTarget {
       Atomics.store(ctrl, Control.request, seq);
       Atomics.store(ctrl, Control.pending, 1);
       Atomics.notify(ctrl, Control.pending);
+      this.#interrupter?.interrupt();
       await this.#awaitAck(seq, op === FastOp.apply ? 'apply' : 'revert', () => {
         // The export may have returned between our look at its state and the request: an idle
         // guest hears only its port, so knock there; its handler serves the control block first.
@@ -247,7 +268,7 @@ export class WorkerGuest extends EventTarget {
       const f64 = new Float64Array(ctrl.buffer);
       const commit = f64[Control.commitF64]!;
       this.dispatchEvent(new GuestEvent(op === FastOp.apply ? 'applied' : 'reverted', { patch: id, duration: latency, commit }));
-      return { result: id, latency, commit, servedAt: 'safepoint' as const, handled: f64[Control.handledF64]! };
+      return { result: id, latency, commit, servedAt: SERVED_AT[Atomics.load(ctrl, Control.servedAt)]!, handled: f64[Control.handledF64]! };
     });
     this.#queue = turn.catch(() => {});
     return turn;
@@ -264,11 +285,17 @@ export class WorkerGuest extends EventTarget {
       if (onSlow && Atomics.load(ctrl, Control.state) !== GuestState.running) onSlow();
       // Atomics.waitAsync is in Node 20 but not yet in TypeScript's ES2023 lib.
       const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
-      const waited = waitAsync(ctrl, Control.ack, seq - 1, this.#timeout);
-      if (waited.async) await waited.value;
+      // Interrupts are asked again now and then: one may have come while the guest could not be
+      // changed, and a quiescent apply waits for a moment when its targets are not running.
+      const slice = this.#interrupter ? INTERRUPT_RETRY_MS : this.#timeout;
+      for (const until = performance.now() + this.#timeout; Atomics.load(ctrl, Control.ack) !== seq && performance.now() < until; ) {
+        const waited = waitAsync(ctrl, Control.ack, seq - 1, Math.min(slice, until - performance.now()));
+        if (waited.async) await waited.value;
+        if (Atomics.load(ctrl, Control.ack) !== seq) this.#interrupter?.interrupt();
+      }
     }
     if (Atomics.load(ctrl, Control.ack) !== seq) {
-      const why = this.state === 'running' ? 'the guest is busy and reached no safepoint (prepare it with safepoints)' : this.state === 'exited' ? 'the worker has exited' : `the guest is ${this.state}`;
+      const why = this.state === 'running' ? 'the guest is busy and reached no safepoint (prepare it with safepoints, or start it with interrupts)' : this.state === 'exited' ? 'the worker has exited' : `the guest is ${this.state}`;
       throw new HotpatchError('E_TIMEOUT', `no answer to ${what} within ${this.#timeout} ms: ${why}`);
     }
   }
@@ -304,6 +331,7 @@ export class WorkerGuest extends EventTarget {
 
   /** Stops the worker. */
   async close(): Promise<void> {
+    this.#interrupter?.close();
     this.#port.close();
     await this.worker.terminate();
   }

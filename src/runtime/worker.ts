@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Guest } from '../engine/index.js';
-import { Control, GuestState, type Notice, type WorkerChannel } from './protocol.js';
+import { Control, GuestState, INTERRUPT_KEY, type Notice, type WorkerChannel } from './protocol.js';
 import { serveGuest, waitServing } from './serve.js';
 
 /** What `WorkerGuest.start` puts in `workerData`. */
@@ -45,6 +45,8 @@ try {
   if (init.memory) imports = { ...imports, [init.memory.module]: { ...imports[init.memory.module], [init.memory.name]: init.memory.memory } };
   guest = await Guest.instantiate(init.baseline, imports as never);
   server = serveGuest(guest, init.hotpatch.control, init.hotpatch.port);
+  // What the host's interrupts call (see interrupts.ts); harmless when it sends none.
+  (globalThis as Record<symbol, unknown>)[Symbol.for(INTERRUPT_KEY)] = server.interrupt;
   Atomics.store(ctrl, Control.state, GuestState.idle);
   notify({ notice: 'ready', baseline: guest.manifest.id, safepoints: guest.manifest.safepoints !== undefined, manifest: guest.manifest });
   if (init.run) {
