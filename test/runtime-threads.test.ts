@@ -46,12 +46,21 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
     expect(await until(() => results(guest).every((v) => v === 1))).toBe(true);
   });
 
-  it('threads busy in a loop without safepoints cannot answer: a timeout, not a hang', async () => {
+  it('threads busy in loops without safepoints are reached by interrupts: the transition completes', async () => {
+    const guest = await start(withoutSafepoints, 2);
+    expect(await until(() => results(guest).every((v) => v === 1))).toBe(true);
+    const patch = await guest.load(await patchFor(withoutSafepoints, 7, 'seven'));
+    expect(await guest.apply(patch.id).done).toMatchObject({ complete: true, threads: ['switched', 'switched'] });
+    expect(await until(() => results(guest).every((v) => v === 7))).toBe(true);
+  });
+
+  it('threads busy in a loop without safepoints or interrupts cannot answer: a timeout, not a hang', async () => {
     const guest = await ThreadedGuest.start(withoutSafepoints, {
       threads: 2,
       memory: { module: 'env', name: 'memory', initial: 1, maximum: 1 },
       run: { export: 'stuck' },
       timeout: 200,
+      interrupts: false,
     });
     open.push(guest);
     const answer = await guest.threads[0]!.status().then(

@@ -110,8 +110,8 @@ describe('a guest that never returns', () => {
     expect(latencies.length).toBe(1000);
   });
 
-  it('without safepoints, a busy guest cannot answer: a clear timeout, not a hang', async () => {
-    const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'serve', args: [-1] }, timeout: 300 });
+  it('without safepoints or interrupts, a busy guest cannot answer: a clear timeout, not a hang', async () => {
+    const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'serve', args: [-1] }, timeout: 300, interrupts: false });
     open.push(guest);
     await expect(guest.status()).rejects.toMatchObject({ code: 'E_TIMEOUT', message: expect.stringContaining('safepoints') });
   });
@@ -142,7 +142,8 @@ describe('a guest that never returns', () => {
   });
 
   it('a guest blocked in an import is served while it waits', async () => {
-    const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'block' } });
+    // Without interrupts: they would reach it too (V8 runs them inside Atomics.wait), and this is about waitServing.
+    const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'block' }, interrupts: false });
     open.push(guest);
     const patch = await guest.load(await handleV2(loopNoSafepoints.bytes));
     const applied = await guest.apply(patch.id);

@@ -2,7 +2,7 @@ import { receiveMessageOnPort, MessageChannel, type MessagePort, Worker } from '
 import { checkTrust, GuestEvent, type GuestStatus, type PatchPolicy } from '../engine/index.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
-import { type Interrupter, interruptible } from './interrupts.js';
+import { type Interrupter, interruptible, interruptsAvailable } from './interrupts.js';
 import { Control, FastOp, GuestState, SERVED_AT, type Notice, type Reply, type Request, type ServedAt, type Unnumbered } from './protocol.js';
 import type { WorkerInit } from './worker.js';
 
@@ -24,7 +24,10 @@ export interface WorkerGuestOptions {
   readonly execArgv?: readonly string[];
   /**
    * Reach the guest while it is busy through V8's own interrupt checks (Node's inspector), so a
-   * baseline needs no safepoints and pays nothing for being reachable. Default false.
+   * baseline needs no safepoints and pays nothing for being reachable. A baseline with safepoints
+   * is asked at its safepoints first, and interrupted only if it has not answered within a couple
+   * of milliseconds (it may be in code that does not poll: an original, an import). Default: true
+   * where Node has an inspector.
    * @see ./interrupts.ts for when the checks come
    */
   readonly interrupts?: boolean;
@@ -75,6 +78,8 @@ export class WorkerGuest extends EventTarget {
   readonly #spin: number;
   readonly #policy: PatchPolicy;
   readonly #interrupter: Interrupter | undefined;
+  /** Whether every request interrupts at once (no safepoints to wait for). */
+  readonly #interruptFirst: boolean;
   #seq = 0;
   readonly #handles = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
@@ -92,6 +97,7 @@ export class WorkerGuest extends EventTarget {
     this.#spin = options.spin ?? 200;
     this.#policy = options.policy ?? {};
     this.#interrupter = interrupter;
+    this.#interruptFirst = interrupter !== undefined && !manifest.safepoints;
   }
 
   /**
@@ -108,7 +114,7 @@ export class WorkerGuest extends EventTarget {
       ...(options.run ? { run: options.run } : {}),
       ...(options.memory ? { memory: options.memory } : {}),
     };
-    const reach = options.interrupts ? interruptible() : undefined;
+    const reach = (options.interrupts ?? interruptsAvailable()) ? interruptible() : undefined;
     const settings = { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}), ...(reach ? { name: reach.name } : {}) };
     // The policy stays in the host: the worker receives only what passed it.
     // From sources, register tsx in the worker first (a worker does not inherit the parent's loader).
@@ -182,7 +188,7 @@ export class WorkerGuest extends EventTarget {
     Atomics.store(ctrl, Control.request, seq);
     Atomics.store(ctrl, Control.pending, 1);
     Atomics.notify(ctrl, Control.pending);
-    this.#interrupter?.interrupt();
+    this.#interruptIfBusy(this.#interruptFirst);
     // The guest usually answers within microseconds: spin briefly, then wait without blocking.
     await this.#awaitAck(seq, request.op);
     const message = receiveMessageOnPort(this.#port);
@@ -253,7 +259,7 @@ export class WorkerGuest extends EventTarget {
       Atomics.store(ctrl, Control.request, seq);
       Atomics.store(ctrl, Control.pending, 1);
       Atomics.notify(ctrl, Control.pending);
-      this.#interrupter?.interrupt();
+      this.#interruptIfBusy(this.#interruptFirst);
       await this.#awaitAck(seq, op === FastOp.apply ? 'apply' : 'revert', () => {
         // The export may have returned between our look at its state and the request: an idle
         // guest hears only its port, so knock there; its handler serves the control block first.
@@ -274,6 +280,11 @@ export class WorkerGuest extends EventTarget {
     return turn;
   }
 
+  /** Interrupts a guest running its export (an idle one is served from its event loop). */
+  #interruptIfBusy(wanted: boolean): void {
+    if (wanted && Atomics.load(this.#ctrl, Control.state) === GuestState.running) this.#interrupter?.interrupt();
+  }
+
   /** Waits for the guest to acknowledge request `seq`: spins briefly, then waits without blocking. */
   async #awaitAck(seq: number, what: string, onSlow?: () => void): Promise<void> {
     const ctrl = this.#ctrl;
@@ -285,17 +296,18 @@ export class WorkerGuest extends EventTarget {
       if (onSlow && Atomics.load(ctrl, Control.state) !== GuestState.running) onSlow();
       // Atomics.waitAsync is in Node 20 but not yet in TypeScript's ES2023 lib.
       const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
-      // Interrupts are asked again now and then: one may have come while the guest could not be
-      // changed, and a quiescent apply waits for a moment when its targets are not running.
+      // Interrupts are sent (again) now and then: a guest with safepoints may be in code that does
+      // not poll, an interrupt may have come while the guest could not be changed, and a
+      // quiescent apply waits for a moment when its targets are not running.
       const slice = this.#interrupter ? INTERRUPT_RETRY_MS : this.#timeout;
       for (const until = performance.now() + this.#timeout; Atomics.load(ctrl, Control.ack) !== seq && performance.now() < until; ) {
         const waited = waitAsync(ctrl, Control.ack, seq - 1, Math.min(slice, until - performance.now()));
         if (waited.async) await waited.value;
-        if (Atomics.load(ctrl, Control.ack) !== seq) this.#interrupter?.interrupt();
+        if (Atomics.load(ctrl, Control.ack) !== seq) this.#interruptIfBusy(true);
       }
     }
     if (Atomics.load(ctrl, Control.ack) !== seq) {
-      const why = this.state === 'running' ? 'the guest is busy and reached no safepoint (prepare it with safepoints, or start it with interrupts)' : this.state === 'exited' ? 'the worker has exited' : `the guest is ${this.state}`;
+      const why = this.state === 'running' ? `the guest is busy and reached no safepoint${this.#interrupter ? ' and no interrupt check' : ' (prepare it with safepoints, or let it be interrupted)'}` : this.state === 'exited' ? 'the worker has exited' : `the guest is ${this.state}`;
       throw new HotpatchError('E_TIMEOUT', `no answer to ${what} within ${this.#timeout} ms: ${why}`);
     }
   }
