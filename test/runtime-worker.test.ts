@@ -141,6 +141,16 @@ describe('a guest that never returns', () => {
     expect(guest.state).toBe('running');
   });
 
+  it('a guest with safepoints, busy where nothing polls, is interrupted once the host has spun', async () => {
+    const entriesOnly = (await prepare(await watToWasm(readFileSync(fixturePath('service-loop.wat'), 'utf8')), { safepoints: { loops: false, entries: true } })).bytes;
+    const guest = await WorkerGuest.start(entriesOnly, { imports, run: { export: 'spin' } });
+    open.push(guest);
+    const patch = await guest.load(await handleV2(entriesOnly));
+    const applied = await guest.apply(patch.id);
+    expect(applied.servedAt).toBe('interrupt');
+    expect(await guest.call('handle', 0)).toBe(2);
+  });
+
   it('a guest blocked in an import is served while it waits', async () => {
     // Without interrupts: they would reach it too (V8 runs them inside Atomics.wait), and this is about waitServing.
     const guest = await WorkerGuest.start(loopNoSafepoints.bytes, { imports, run: { export: 'block' }, interrupts: false });

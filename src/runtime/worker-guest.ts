@@ -25,8 +25,8 @@ export interface WorkerGuestOptions {
   /**
    * Reach the guest while it is busy through V8's own interrupt checks (Node's inspector), so a
    * baseline needs no safepoints and pays nothing for being reachable. A baseline with safepoints
-   * is asked at its safepoints first, and interrupted only if it has not answered within a couple
-   * of milliseconds (it may be in code that does not poll: an original, an import). Default: true
+   * is asked at its safepoints first, and interrupted only if it has not answered while the host
+   * spun (`spin`; it may be in code that does not poll: an original, an import). Default: true
    * where Node has an inspector.
    * @see ./interrupts.ts for when the checks come
    */
@@ -296,9 +296,10 @@ export class WorkerGuest extends EventTarget {
       if (onSlow && Atomics.load(ctrl, Control.state) !== GuestState.running) onSlow();
       // Atomics.waitAsync is in Node 20 but not yet in TypeScript's ES2023 lib.
       const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
-      // Interrupts are sent (again) now and then: a guest with safepoints may be in code that does
-      // not poll, an interrupt may have come while the guest could not be changed, and a
-      // quiescent apply waits for a moment when its targets are not running.
+      // Interrupts are sent now (a guest with safepoints that has not answered while we spun may be
+      // in code that does not poll) and again now and then (one may have come while the guest
+      // could not be changed; a quiescent apply waits for a moment when its targets are idle).
+      if (!this.#interruptFirst) this.#interruptIfBusy(true);
       const slice = this.#interrupter ? INTERRUPT_RETRY_MS : this.#timeout;
       for (const until = performance.now() + this.#timeout; Atomics.load(ctrl, Control.ack) !== seq && performance.now() < until; ) {
         const waited = waitAsync(ctrl, Control.ack, seq - 1, Math.min(slice, until - performance.now()));
