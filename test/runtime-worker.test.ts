@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 // The runtime spawns compiled workers: test it as it ships, from dist/ (npm test builds first).
 import { buildPatch, Guest, prepare, watToWasm } from 'wasm-hotpatch';
@@ -149,6 +152,24 @@ describe('a guest that never returns', () => {
     const applied = await guest.apply(patch.id);
     expect(applied.servedAt).toBe('interrupt');
     expect(await guest.call('handle', 0)).toBe(2);
+  });
+
+  it('where the inspector is not usable (permission model), interrupts are off by default and refused when asked for', () => {
+    const dist = new URL('../dist/', import.meta.url);
+    const script = `
+      import { prepare, watToWasm } from '${new URL('index.js', dist).href}';
+      import { WorkerGuest } from '${new URL('runtime/index.js', dist).href}';
+      const baseline = (await prepare(await watToWasm('(module (func (export "f") (result i32) (i32.const 1)))'))).bytes;
+      const guest = await WorkerGuest.start(baseline);
+      const answer = await guest.call('f');
+      await guest.close();
+      const refused = await WorkerGuest.start(baseline, { interrupts: true }).then(() => 'started', (e) => e.code);
+      console.log(JSON.stringify({ answer, refused }));`;
+    const file = join(mkdtempSync(join(tmpdir(), 'hotpatch-')), 'permission.mjs');
+    writeFileSync(file, script);
+    const permission = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission'; // renamed in Node 22
+    const out = execFileSync(process.execPath, [permission, '--allow-fs-read=*', '--allow-worker', '--no-warnings', file], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ answer: 1, refused: 'E_USAGE' });
   });
 
   it('a guest blocked in an import is served while it waits', async () => {

@@ -42,7 +42,12 @@ const expected = new Map<string, (sessionId: string) => void>();
 function connect(): Session {
   if (session) return session;
   const s = new Session();
-  s.connect();
+  try {
+    s.connect();
+  } catch (cause) {
+    // e.g. ERR_ACCESS_DENIED under Node's permission model
+    throw new HotpatchError('E_USAGE', `interrupts need Node's inspector, which is not usable here: ${(cause as Error).message}`, { cause });
+  }
   s.on('NodeWorker.attachedToWorker', ({ params }) => {
     // The title is "[worker <threadId>] <name>": ours carry a name only we give.
     const name = params.workerInfo.title.replace(/^\[worker \d+\] /, '');
@@ -60,7 +65,7 @@ function connect(): Session {
 /**
  * A unique worker name to start a worker with, and the interrupter for it once it has started.
  * Call before `new Worker(…, { name })`; await `attached` after.
- * @throws HotpatchError E_USAGE when this Node has no inspector
+ * @throws HotpatchError E_USAGE when this Node has no usable inspector
  */
 export function interruptible(): { name: string; attached: (worker: Worker, timeout: number) => Promise<Interrupter> } {
   if (!interruptsAvailable()) throw new HotpatchError('E_USAGE', 'interrupts need Node built with the inspector (process.features.inspector); prepare the baseline with safepoints instead');

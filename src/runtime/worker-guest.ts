@@ -54,6 +54,17 @@ export interface RemotePatch {
   readonly targets: readonly string[];
 }
 
+/** Interrupts as asked: on when asked for (or an error saying why not), else on where they work. */
+function reachable(wanted: boolean | undefined): ReturnType<typeof interruptible> | undefined {
+  if (wanted === false || (wanted === undefined && !interruptsAvailable())) return undefined;
+  try {
+    return interruptible();
+  } catch (error) {
+    if (wanted) throw error;
+    return undefined;
+  }
+}
+
 /** How often an unanswered request interrupts the guest again, in ms. */
 const INTERRUPT_RETRY_MS = 2;
 
@@ -102,7 +113,8 @@ export class WorkerGuest extends EventTarget {
 
   /**
    * Starts a worker running the baseline (bytes are verified against the baseline id there).
-   * @throws HotpatchError E_INSTANTIATE_FAILED when the guest does not start
+   * @throws HotpatchError E_INSTANTIATE_FAILED when the guest does not start; E_USAGE when
+   * `interrupts: true` and Node's inspector is not usable (without the option they are just off)
    */
   static async start(baseline: Uint8Array, options: WorkerGuestOptions = {}): Promise<WorkerGuest> {
     const control = new SharedArrayBuffer(Control.size * 4);
@@ -114,7 +126,7 @@ export class WorkerGuest extends EventTarget {
       ...(options.run ? { run: options.run } : {}),
       ...(options.memory ? { memory: options.memory } : {}),
     };
-    const reach = (options.interrupts ?? interruptsAvailable()) ? interruptible() : undefined;
+    const reach = reachable(options.interrupts);
     const settings = { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}), ...(reach ? { name: reach.name } : {}) };
     // The policy stays in the host: the worker receives only what passed it.
     // From sources, register tsx in the worker first (a worker does not inherit the parent's loader).
