@@ -3,6 +3,7 @@ import { buildPatch } from '../src/build/build.js';
 import { watToWasm } from '../src/build/wat.js';
 import { Guest } from '../src/engine/index.js';
 import { prepare, type Baseline } from '../src/prepare/prepare.js';
+import { WorkerGuest } from 'wasm-hotpatch/runtime';
 
 // A guest with a canary word it owns at 0 and a counter at 16; `healthy` checks the canary.
 const GUEST = `(module
@@ -11,7 +12,8 @@ const GUEST = `(module
   (func $step (export "step") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
   (func $check (export "check") (param i32) (result i32) (if (i32.gt_s (local.get 0) (i32.const 1000)) (then unreachable)) (local.get 0))
   (func (export "run") (param i32) (result i32) (i32.store (i32.const 16) (call $step (local.get 0))) (i32.load (i32.const 16)))
-  (func (export "healthy") (result i32) (i32.eq (i32.load (i32.const 0)) (i32.const 42))))`;
+  (func (export "healthy") (result i32) (i32.eq (i32.load (i32.const 0)) (i32.const 42)))
+  (func (export "step_ok") (result i32) (i32.eq (call $step (i32.const 5)) (i32.const 6))))`;
 
 let baseline: Baseline;
 beforeAll(async () => {
@@ -86,5 +88,27 @@ describe('health watch and automatic rollback', () => {
     e.run(1);
     expect(() => e.run(3)).toThrow('unreachable');
     expect(p.state).toBe('applied');
+  });
+});
+
+describe('health watch in a worker guest', () => {
+  it('a failing probe export rolls the patch back in the guest\'s thread, and the host hears E_ROLLED_BACK', async () => {
+    await using guest = await WorkerGuest.start(baseline.bytes);
+    const p = await guest.load(await patch('doubler', '(func (export "f") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))'));
+    await expect(guest.apply(p.id, { probe: 'step_ok' })).rejects.toMatchObject({ code: 'E_ROLLED_BACK', message: expect.stringContaining('answered 0') });
+    expect(await guest.call('run', 5)).toBe(6);
+    expect((await guest.status()).patches[0]).toMatchObject({ id: 'doubler', state: 'rolled-back' });
+  });
+
+  it('a watched patch that traps is rolled back at its first trap, and the host gets a rolled-back event', async () => {
+    await using guest = await WorkerGuest.start(baseline.bytes);
+    const rolledBack = new Promise<string>((resolve) => guest.addEventListener('rolled-back', (e) => resolve((e as unknown as { patch: string }).patch), { once: true }));
+    const p = await guest.load(await patch('trapper', '(func (export "f") (param i32) (result i32) (if (i32.eq (local.get 0) (i32.const 3)) (then unreachable)) (i32.add (local.get 0) (i32.const 10)))'));
+    await guest.apply(p.id, { watch: { traps: 1 } });
+    expect(await guest.call('run', 1)).toBe(11);
+    await expect(guest.call('run', 3)).rejects.toThrow('unreachable');
+    expect(await rolledBack).toBe('trapper');
+    expect(await guest.call('run', 3)).toBe(4);
+    expect((await guest.status()).patches[0]).toMatchObject({ state: 'rolled-back', rollback: { reason: expect.stringContaining('1 trap in its code') } });
   });
 });

@@ -71,8 +71,10 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
   });
 
   it('a transition through threads where one is stuck: timeout, then cancel reverses the switched ones, or force stops waiting', async () => {
-    // Two threads with safepoints, loaded first; then one is replaced by a stuck export.
-    const guest = await start(withSafepoints, 2);
+    // Two threads with safepoints, loaded first; then one is replaced by a stuck export. Without
+    // interrupts: a call that never returns inside one would hold the worker's later messages.
+    const guest = await ThreadedGuest.start(withSafepoints, { threads: 2, memory: { module: 'env', name: 'memory', initial: 1, maximum: 1 }, run: { export: 'work' }, interrupts: false });
+    open.push(guest);
     const patch = await guest.load(await patchFor(withSafepoints, 9, 'nine'));
     // Make thread 1 unable to answer: call its `stuck` export at a safepoint (it never returns).
     void guest.threads[1]!.call('stuck', 1).catch(() => {});

@@ -78,7 +78,7 @@ const handleV2 = async (baseline: Uint8Array, id = 'v2') =>
 
 describe('a guest that never returns', () => {
   it('takes a patch at a safepoint while it loops forever, and the loop switches', async () => {
-    const guest = await WorkerGuest.start(loop.bytes, { imports, run: { export: 'serve', args: [-1] } });
+    const guest = await WorkerGuest.start(loop.bytes, { imports, run: { export: 'serve', args: [-1] }, interrupts: false });
     open.push(guest);
     const patch = await guest.load(await handleV2(loop.bytes));
     expect(guest.state).toBe('running');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Guest, generateKeys, signPatch, trustKey } from 'wasm-hotpatch';
-import { PatchStore } from 'wasm-hotpatch/runtime';
+import { PatchStore, WorkerGuest } from 'wasm-hotpatch/runtime';
 
 const examples = new URL('../patches/account-service/', import.meta.url);
 const baselineBytes = new Uint8Array(readFileSync(new URL('service.baseline.wasm', examples)));
@@ -25,6 +25,10 @@ describe('a patch level that survives restart', () => {
     const level = await PatchStore.open(dir).restore(restarted);
     expect(level).toMatchObject({ generation: 1, applied: [{ id: 'fix-name-overflow' }] });
     expect(restarted.status().functions).toEqual([expect.objectContaining({ function: 'set_name', patch: 'fix-name-overflow' })]);
+    // The same level, restored into a guest running in a worker (its policy is checked in the host).
+    await using worker = await WorkerGuest.start(baselineBytes, { policy });
+    await PatchStore.open(dir).restore(worker);
+    expect((await worker.status()).functions).toEqual([expect.objectContaining({ function: 'set_name', patch: 'fix-name-overflow' })]);
     // A tampered stored patch is refused again on restart.
     const stored = join(dir, 'patches', `${level!.applied[0]!.sha256}.wasm`);
     const bytes = readFileSync(stored);

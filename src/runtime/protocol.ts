@@ -54,7 +54,7 @@ export const GuestState = { starting: 0, running: 1, idle: 2, trapped: 3, exited
 /** A request from the host. */
 export type Request =
   | { seq: number; op: 'load'; bytes: Uint8Array; module: WebAssembly.Module; force?: boolean }
-  | { seq: number; op: 'apply'; id: string; force?: boolean }
+  | { seq: number; op: 'apply'; id: string; force?: boolean; whileActive?: boolean; probe?: string; watch?: { traps?: number; calls?: number; window?: number } }
   | { seq: number; op: 'revert'; id: string }
   | { seq: number; op: 'unload'; id: string }
   | { seq: number; op: 'status' }
@@ -76,6 +76,8 @@ export type Notice =
   | { notice: 'ready'; baseline: string; safepoints: boolean; manifest: import('../format/manifest.js').BaselineManifest }
   | { notice: 'returned'; result: unknown }
   | { notice: 'trapped'; message: string }
+  /** A watched patch rolled itself back after traps in its code (see `Guest.apply`'s `watch`). */
+  | { notice: 'rolled-back'; patch: string; reason: string }
   | { notice: 'error'; message: string };
 
 /** What the host hands the worker in `workerData.hotpatch`. */

@@ -28,6 +28,7 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
   // request is served as soon as the first change is done.
   let changing = false;
   let missed = false;
+
   const change = <T>(fn: () => T): T => {
     changing = true;
     try {
@@ -133,8 +134,10 @@ function run(guest: Guest, request: Request, handles: Patch[]): unknown {
       const handle = handles.push(p) - 1;
       return { id: p.id, sequence: p.sequence, cumulative: p.cumulative, targets: p.targets, handle };
     }
-    case 'apply':
-      return guest.apply(request.id, request.force ? { force: true } : {}).id;
+    case 'apply': {
+      const { force, whileActive, probe, watch } = request;
+      return guest.apply(request.id, { ...(force ? { force } : {}), ...(whileActive ? { whileActive } : {}), ...(probe ? { probe } : {}), ...(watch ? { watch } : {}) }).id;
+    }
     case 'revert':
       return guest.revert(request.id).id;
     case 'unload': {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Guest } from '../engine/index.js';
+import type { WorkerGuest } from './worker-guest.js';
 import { HotpatchError } from '../errors.js';
 
 /** The patch level of one baseline, as the store keeps it: which patches are applied, in order. */
@@ -104,17 +105,17 @@ export class PatchStore {
   }
 
   /**
-   * Brings a guest back to its baseline's recorded level: loads each patch again (the guest's
-   * policy verifies signatures again) and applies them in their order.
+   * Brings a guest, in this thread or a worker, back to its baseline's recorded level: loads each
+   * patch again (the guest's policy verifies signatures again) and applies them in their order.
    * @throws HotpatchError E_STORE_CORRUPT, and whatever load or apply refuses
    */
-  async restore(guest: Guest): Promise<PatchLevel | undefined> {
+  async restore(guest: Guest | WorkerGuest): Promise<PatchLevel | undefined> {
     const level = this.level(guest.manifest.id);
     if (!level) return undefined;
     for (const entry of level.applied) {
       const patch = await guest.load(this.patch(entry.sha256), { force: true });
       if (patch.id !== entry.id) throw new HotpatchError('E_STORE_CORRUPT', `the store's patch ${entry.sha256.slice(0, 12)}… is "${patch.id}", not "${entry.id}"`);
-      guest.apply(patch, { force: true });
+      await guest.apply(patch.id, { force: true });
     }
     return level;
   }

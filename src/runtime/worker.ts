@@ -3,7 +3,7 @@
  * the export the host asked for (which may never return: it is patched at its safepoints).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Guest } from '../engine/index.js';
+import { Guest, type GuestEvent } from '../engine/index.js';
 import { Control, GuestState, INTERRUPT_KEY, type Notice, type WorkerChannel } from './protocol.js';
 import { serveGuest, waitServing } from './serve.js';
 
@@ -45,6 +45,12 @@ try {
   if (init.memory) imports = { ...imports, [init.memory.module]: { ...imports[init.memory.module], [init.memory.name]: init.memory.memory } };
   guest = await Guest.instantiate(init.baseline, imports as never);
   server = serveGuest(guest, init.hotpatch.control, init.hotpatch.port);
+  // A watched patch may roll back at any later call, not in answer to a request: tell the host.
+  const g = guest;
+  g.addEventListener('rolled-back', (event) => {
+    const id = (event as GuestEvent).patch!;
+    notify({ notice: 'rolled-back', patch: id, reason: g.patch(id)?.rollback?.reason ?? 'rolled back' });
+  });
   // What the host's interrupts call (see interrupts.ts); harmless when it sends none.
   (globalThis as Record<symbol, unknown>)[Symbol.for(INTERRUPT_KEY)] = server.interrupt;
   Atomics.store(ctrl, Control.state, GuestState.idle);
