@@ -2,7 +2,10 @@
 // safepoints next to the same baseline without, on call-heavy code and real libraries. Target ≤ 3%.
 import { Guest } from '../src/engine/index.js';
 import { prepare } from '../src/prepare/prepare.js';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { WorkerGuest } from '../src/runtime/index.js';
+import { interruptible as interruptibleWorker } from '../src/runtime/interrupts.js';
 import { compare, type Row, type Suite } from './_harness.js';
 import { brotli, brotliWasm, C_CASES, cWorkload, sampleText, sqlJs, sqlJsWasm, sqlQuery } from './_libraries.js';
 
@@ -48,7 +51,7 @@ export default async function safepointCost(): Promise<Suite> {
     rows,
     notes: [
       'Function-entry safepoints (`entries: true`) are for guests that recurse without loops; they are not the default and are not measured here.',
-      'Interrupts add no code: the guest runs the prepared baseline byte for byte. What could cost is the inspector session attached to its worker, so the worker cases time one `WorkerGuest.call` of a few milliseconds of work each, with and without it.',
+      'Interrupts add no code: the guest runs the prepared baseline byte for byte. What could cost is the inspector session attached to its worker, so the worker cases time one `WorkerGuest.call` of a few milliseconds of work each (sql.js: one message to a worker running it under its own glue), with and without it.',
     ],
   };
 }
@@ -77,5 +80,38 @@ async function interrupts(): Promise<Row[]> {
   }
   await plain.close();
   await reached.close();
+  rows.push(...(await sqlInWorkers()));
+  return rows;
+}
+
+/** sql.js (with its own glue) in two workers, one of them attached for interrupts. */
+async function sqlInWorkers(): Promise<Row[]> {
+  const wasm = (await prepare(sqlJsWasm())).bytes;
+  const script = new URL('./_sql-worker.ts', import.meta.url).href;
+  const start = async (interruptible: boolean) => {
+    const reach = interruptible ? interruptibleWorker() : undefined;
+    // A worker does not inherit tsx: register it there first.
+    const worker = new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script)}); })`, {
+      eval: true,
+      workerData: { wasm },
+      ...(reach ? { name: reach.name } : {}),
+    });
+    await once(worker, 'message');
+    const interrupter = await reach?.attached(worker, 10_000);
+    return { worker, interrupter };
+  };
+  const plain = await start(false);
+  const reached = await start(true);
+  const run = (worker: Worker) => () => {
+    worker.postMessage(20);
+    return once(worker, 'message');
+  };
+  const rows = await compare(
+    'in a worker: sql.js, 20 GROUP BY queries over 2000 rows (emscripten)',
+    { 'worker (reference)': { fn: run(plain.worker) }, 'worker reached by interrupts (nothing inserted)': { fn: run(reached.worker) } },
+    { iterations: 16 },
+  );
+  reached.interrupter?.close();
+  await Promise.all([plain.worker.terminate(), reached.worker.terminate()]);
   return rows;
 }

@@ -6,7 +6,7 @@
  * (that is how `worker.terminate()` stops an endless loop). Node's inspector uses those checks to
  * run protocol messages in a busy isolate, and `NodeWorker.sendMessageToWorker` reaches a worker
  * from its parent: so `Runtime.evaluate` of one call to the worker's serve function runs that
- * function inside the busy guest, on its own thread, between two of its instructions. Nothing is
+ * function inside the busy guest, on its own thread, at its next interrupt check. Nothing is
  * added to the guest's code, so being reachable costs it nothing while no request comes.
  *
  * When the check comes: optimized (TurboFan) code checks at loop headers and at the entries of
@@ -27,7 +27,7 @@ export const interruptsAvailable = (): boolean => process.features.inspector ===
 
 /** One worker reachable by interrupt. */
 export interface Interrupter {
-  /** Asks the worker to run its serve function at its next interrupt check. Never blocks. */
+  /** Asks the worker to run its serve function at its next interrupt check; does not wait for it (the post itself takes ~10 µs). */
   interrupt(): void;
   /** Stops reaching this worker (its inspector session ends). */
   close(): void;
