@@ -4,7 +4,7 @@
 // - `interval` 0: it never checks; the host reaches it by an inspector interrupt (the engine's
 //   `interruptible`), which runs the same table.set and acknowledgement.
 import { workerData } from 'node:worker_threads';
-const { control, interval } = workerData;
+const { control, interval, interruptKey } = workerData;
 const ctrl = new Int32Array(control);
 const table = new WebAssembly.Table({ element: 'anyfunc', initial: 2 });
 const { instance } = await WebAssembly.instantiate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 7, 5, 1, 1, 102, 0, 0, 10, 4, 1, 2, 0, 11]));
@@ -18,7 +18,7 @@ const serve = () => {
   Atomics.notify(ctrl, 1);
   return false;
 };
-globalThis[Symbol.for('wasm-hotpatch.interrupt')] = serve;
+globalThis[Symbol.for(interruptKey)] = serve;
 let acc = 0;
 for (;;) {
   for (let i = 0; i < (interval || 1024); i++) acc = (acc * 31 + i) | 0;

@@ -8,6 +8,7 @@ import { watToWasm } from '../src/build/wat.js';
 import { prepare } from '../src/prepare/prepare.js';
 import { WorkerGuest } from '../src/runtime/index.js';
 import { interruptible } from '../src/runtime/interrupts.js';
+import { INTERRUPT_KEY } from '../src/runtime/protocol.js';
 import { quick, round, type Row, type Suite } from './_harness.js';
 
 const TRIALS = quick ? 200 : 1000;
@@ -18,7 +19,7 @@ async function raw(interval: number): Promise<number[]> {
   const control = new SharedArrayBuffer(8);
   const ctrl = new Int32Array(control);
   const reach = interval === 0 ? interruptible() : undefined;
-  const worker = new Worker(new URL('./_raw-worker.mjs', import.meta.url), { workerData: { control, interval }, ...(reach ? { name: reach.name } : {}) });
+  const worker = new Worker(new URL('./_raw-worker.mjs', import.meta.url), { workerData: { control, interval, interruptKey: INTERRUPT_KEY }, ...(reach ? { name: reach.name } : {}) });
   const interrupter = await reach?.attached(worker, 10_000);
   await new Promise((r) => setTimeout(r, 100));
   const times: number[] = [];

@@ -59,7 +59,7 @@ export default async function safepointCost(): Promise<Suite> {
 /** The same prepared baseline in two workers: one reached by interrupts, one not. */
 async function interrupts(): Promise<Row[]> {
   const baseline = (await prepare(workload)).bytes;
-  const plain = await WorkerGuest.start(baseline);
+  const plain = await WorkerGuest.start(baseline, { interrupts: false });
   const reached = await WorkerGuest.start(baseline, { interrupts: true });
   const rows: Row[] = [];
   const cases: [string, string, number[]][] = [

@@ -7,7 +7,7 @@
  * run protocol messages in a busy isolate, and `NodeWorker.sendMessageToWorker` reaches a worker
  * from its parent: so `Runtime.evaluate` of one call to the worker's serve function runs that
  * function inside the busy guest, on its own thread, at its next interrupt check. Nothing is
- * added to the guest's code, so being reachable costs it nothing while no request comes.
+ * added to the guest's code: being reachable costs it only what an attached inspector session does.
  *
  * When the check comes: optimized (TurboFan) code checks at loop headers and at the entries of
  * functions that call; a loop still running in baseline (Liftoff) code, such as a service loop

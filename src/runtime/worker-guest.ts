@@ -25,7 +25,7 @@ export interface WorkerGuestOptions {
   readonly execArgv?: readonly string[];
   /**
    * Reach the guest while it is busy through V8's own interrupt checks (Node's inspector), so a
-   * baseline needs no safepoints and pays nothing for being reachable. A baseline with safepoints
+   * baseline needs no safepoints and no code is added to be reachable. A baseline with safepoints
    * is asked at its safepoints first, and interrupted only if it has not answered within a couple
    * of milliseconds (it may be in code that does not poll: an original, an import). A `call` into
    * a busy guest may run inside the interrupt: keep such calls short (one that never returns
