@@ -3,6 +3,7 @@
  * API; `serveGuest` and `waitServing` are the worker side, for hosts that write their own worker.
  */
 export { WorkerGuest, type Answer, type RemotePatch, type WorkerGuestOptions } from './worker-guest.js';
+export type { RemoteApplyOptions } from './protocol.js';
 export { serveGuest, waitServing, type Server } from './serve.js';
 export type { ImportsContext } from './worker.js';
 export { ThreadedGuest, Transition, type ThreadedGuestOptions, type ThreadState, type TransitionResult } from './threads.js';

@@ -22,9 +22,6 @@ import { INTERRUPT_KEY } from './protocol.js';
 
 const EXPRESSION = `globalThis[Symbol.for(${JSON.stringify(INTERRUPT_KEY)})]?.()`;
 
-/** Whether this Node has an inspector (builds without one cannot interrupt a worker). */
-export const interruptsAvailable = (): boolean => process.features.inspector === true;
-
 /** One worker reachable by interrupt. */
 export interface Interrupter {
   /** Asks the worker to run its serve function at its next interrupt check; does not wait for it (the post itself takes ~10 µs). */
@@ -68,7 +65,8 @@ function connect(): Session {
  * @throws HotpatchError E_USAGE when this Node has no usable inspector
  */
 export function interruptible(): { name: string; attached: (worker: Worker, timeout: number) => Promise<Interrupter> } {
-  if (!interruptsAvailable()) throw new HotpatchError('E_USAGE', 'interrupts need Node built with the inspector (process.features.inspector); prepare the baseline with safepoints instead');
+  // Builds of Node without an inspector cannot interrupt a worker.
+  if (process.features.inspector !== true) throw new HotpatchError('E_USAGE', 'interrupts need Node built with the inspector (process.features.inspector); prepare the baseline with safepoints instead');
   const s = connect();
   users++;
   const name = `wasm-hotpatch guest ${randomUUID()}`;

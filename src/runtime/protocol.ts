@@ -4,7 +4,7 @@
  * for the payloads (patch modules cross as compiled `WebAssembly.Module`s).
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { GuestStatus } from '../engine/index.js';
+import type { ApplyOptions, GuestStatus } from '../engine/index.js';
 import type { HotpatchErrorCode, Problem } from '../errors.js';
 
 /** Int32 slots of the control block. */
@@ -51,10 +51,13 @@ export const INTERRUPT_KEY = 'wasm-hotpatch.interrupt';
 /** Control block `state` values. */
 export const GuestState = { starting: 0, running: 1, idle: 2, trapped: 3, exited: 4 } as const;
 
+/** `Guest.apply`'s options that can cross threads: a probe is the name of a guest export. */
+export type RemoteApplyOptions = Pick<ApplyOptions, 'force' | 'whileActive' | 'watch'> & { readonly probe?: string };
+
 /** A request from the host. */
 export type Request =
   | { seq: number; op: 'load'; bytes: Uint8Array; module: WebAssembly.Module; force?: boolean }
-  | { seq: number; op: 'apply'; id: string; force?: boolean; whileActive?: boolean; probe?: string; watch?: { traps?: number; calls?: number; window?: number } }
+  | { seq: number; op: 'apply'; id: string; options: RemoteApplyOptions }
   | { seq: number; op: 'revert'; id: string }
   | { seq: number; op: 'unload'; id: string }
   | { seq: number; op: 'status' }
@@ -77,7 +80,7 @@ export type Notice =
   | { notice: 'returned'; result: unknown }
   | { notice: 'trapped'; message: string }
   /** A watched patch rolled itself back after traps in its code (see `Guest.apply`'s `watch`). */
-  | { notice: 'rolled-back'; patch: string; reason: string }
+  | { notice: 'rolled-back'; patch: string }
   | { notice: 'error'; message: string };
 
 /** What the host hands the worker in `workerData.hotpatch`. */

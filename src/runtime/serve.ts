@@ -134,10 +134,8 @@ function run(guest: Guest, request: Request, handles: Patch[]): unknown {
       const handle = handles.push(p) - 1;
       return { id: p.id, sequence: p.sequence, cumulative: p.cumulative, targets: p.targets, handle };
     }
-    case 'apply': {
-      const { force, whileActive, probe, watch } = request;
-      return guest.apply(request.id, { ...(force ? { force } : {}), ...(whileActive ? { whileActive } : {}), ...(probe ? { probe } : {}), ...(watch ? { watch } : {}) }).id;
-    }
+    case 'apply':
+      return guest.apply(request.id, request.options).id;
     case 'revert':
       return guest.revert(request.id).id;
     case 'unload': {

@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { receiveMessageOnPort, MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { type ApplyOptions, checkTrust, GuestEvent, type GuestStatus, type PatchPolicy } from '../engine/index.js';
+import { checkTrust, GuestEvent, type GuestStatus, type PatchPolicy } from '../engine/index.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
-import { type Interrupter, interruptible, interruptsAvailable } from './interrupts.js';
-import { Control, FastOp, GuestState, SERVED_AT, type Notice, type Reply, type Request, type ServedAt, type Unnumbered } from './protocol.js';
+import { type Interrupter, interruptible } from './interrupts.js';
+import { Control, FastOp, GuestState, SERVED_AT, type Notice, type RemoteApplyOptions, type Reply, type Request, type ServedAt, type Unnumbered } from './protocol.js';
 import type { WorkerInit } from './worker.js';
 
 /** Options of {@link WorkerGuest.start}. */
@@ -58,7 +58,7 @@ export interface RemotePatch {
 
 /** Interrupts as asked: on when asked for (or an error saying why not), else on where they work. */
 function reachable(wanted: boolean | undefined): ReturnType<typeof interruptible> | undefined {
-  if (wanted === false || (wanted === undefined && !interruptsAvailable())) return undefined;
+  if (wanted === false) return undefined;
   try {
     return interruptible();
   } catch (error) {
@@ -209,7 +209,7 @@ export class WorkerGuest extends EventTarget {
     Atomics.store(ctrl, Control.request, seq);
     Atomics.store(ctrl, Control.pending, 1);
     Atomics.notify(ctrl, Control.pending);
-    this.#interruptIfBusy(this.#interruptFirst);
+    if (this.#interruptFirst) this.#interruptIfBusy();
     // The guest usually answers within microseconds: spin briefly, then wait without blocking.
     // A call runs guest code, inside the interrupt when the guest has no safepoints: one interrupt
     // is enough, and more would only queue up behind it.
@@ -261,14 +261,11 @@ export class WorkerGuest extends EventTarget {
    * event (the trap itself still ends the export it happened in).
    * @throws HotpatchError as `Guest.apply`, E_QUIESCENCE_TIMEOUT (nothing changed), E_TIMEOUT
    */
-  apply(
-    id: string,
-    options: { force?: boolean; whileActive?: boolean; quiesceTimeout?: number; probe?: string; watch?: NonNullable<ApplyOptions['watch']> } = {},
-  ): Promise<Answer<string>> {
-    const checked = options.probe !== undefined || options.watch !== undefined;
-    if (!checked && this.#fastPossible(id)) return this.#fast(FastOp.apply, id, options.force === true, options);
-    const { force, whileActive, probe, watch } = options;
-    return this.#request({ op: 'apply', id, ...(force ? { force } : {}), ...(whileActive ? { whileActive } : {}), ...(probe ? { probe } : {}), ...(watch ? { watch } : {}) }, 'applied') as Promise<Answer<string>>;
+  apply(id: string, options: RemoteApplyOptions & { readonly quiesceTimeout?: number } = {}): Promise<Answer<string>> {
+    const { quiesceTimeout, ...remote } = options;
+    // Health checks go by message: the control block carries only the switch.
+    if (remote.probe === undefined && remote.watch === undefined && this.#fastPossible(id)) return this.#fast(FastOp.apply, id, options.force === true, options);
+    return this.#request({ op: 'apply', id, options: remote }, 'applied') as Promise<Answer<string>>;
   }
 
   /** A running guest reads fast requests at its safepoints; an idle one only hears the port. */
@@ -290,7 +287,7 @@ export class WorkerGuest extends EventTarget {
       Atomics.store(ctrl, Control.request, seq);
       Atomics.store(ctrl, Control.pending, 1);
       Atomics.notify(ctrl, Control.pending);
-      this.#interruptIfBusy(this.#interruptFirst);
+      if (this.#interruptFirst) this.#interruptIfBusy();
       await this.#awaitAck(seq, op === FastOp.apply ? 'apply' : 'revert', () => {
         // The export may have returned between our look at its state and the request: an idle
         // guest hears only its port, so knock there; its handler serves the control block first.
@@ -312,8 +309,8 @@ export class WorkerGuest extends EventTarget {
   }
 
   /** Interrupts a guest running its export (an idle one is served from its event loop). */
-  #interruptIfBusy(wanted: boolean): void {
-    if (wanted && Atomics.load(this.#ctrl, Control.state) === GuestState.running) this.#interrupter?.interrupt();
+  #interruptIfBusy(): void {
+    if (Atomics.load(this.#ctrl, Control.state) === GuestState.running) this.#interrupter?.interrupt();
   }
 
   /**
@@ -340,7 +337,7 @@ export class WorkerGuest extends EventTarget {
         const waited = waitAsync(ctrl, Control.ack, Atomics.load(ctrl, Control.ack), Math.min(slice, until - performance.now()));
         if (waited.async) await waited.value;
         if (Atomics.load(ctrl, Control.ack) !== seq && (reinterrupt || !interrupted)) {
-          this.#interruptIfBusy(true);
+          this.#interruptIfBusy();
           interrupted = true;
         }
       }

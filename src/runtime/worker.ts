@@ -46,11 +46,7 @@ try {
   guest = await Guest.instantiate(init.baseline, imports as never);
   server = serveGuest(guest, init.hotpatch.control, init.hotpatch.port);
   // A watched patch may roll back at any later call, not in answer to a request: tell the host.
-  const g = guest;
-  g.addEventListener('rolled-back', (event) => {
-    const id = (event as GuestEvent).patch!;
-    notify({ notice: 'rolled-back', patch: id, reason: g.patch(id)?.rollback?.reason ?? 'rolled back' });
-  });
+  guest.addEventListener('rolled-back', (event) => notify({ notice: 'rolled-back', patch: (event as GuestEvent).patch! }));
   // What the host's interrupts call (see interrupts.ts); harmless when it sends none.
   (globalThis as Record<symbol, unknown>)[Symbol.for(INTERRUPT_KEY)] = server.interrupt;
   Atomics.store(ctrl, Control.state, GuestState.idle);
