@@ -42,6 +42,7 @@ export type HotpatchErrorCode =
   | 'E_ACTIVE'
   | 'E_QUIESCENCE_TIMEOUT'
   | 'E_HOOK_TRAPPED'
+  | 'E_CLOSED'
   // host side
   | 'E_UNSIGNED'
   | 'E_UNTRUSTED_KEY'

@@ -22,6 +22,8 @@ import { checkPatch, FunctionIndex, type HOOKS, type PatchCheck } from '../forma
 import { GuestEvent, type GuestEventType } from './events.js';
 import { Patch, type PatchInternals, patchInternals, type PatchState } from './patch.js';
 import { PatchStacks } from './stacks.js';
+import { AsyncGuest } from './async-guest.js';
+import type { GuestEventMap, GuestListener, GuestStatus, PatchStatus } from './contract.js';
 
 type Imports = Record<string, Record<string, unknown>>;
 
@@ -55,31 +57,6 @@ export interface ApplyOptions {
    * within `calls` calls or `window` ms (default: until revert) roll it back, at the trap.
    */
   readonly watch?: { readonly traps?: number; readonly calls?: number; readonly window?: number };
-}
-
-/** One patch as `status()` reports it. */
-export interface PatchStatus {
-  readonly id: string;
-  readonly sequence: number;
-  readonly cumulative: boolean;
-  readonly description: string;
-  readonly state: PatchState;
-  readonly targets: readonly string[];
-  readonly loadedAt: string;
-  readonly appliedAt?: string;
-  readonly revertedAt?: string;
-  readonly replacedBy?: string;
-  readonly rollback?: { readonly reason: string; readonly evidence?: string; readonly at: string };
-}
-
-/** The guest's patch level: livepatch's sysfs, the Windows hotpatch report. */
-export interface GuestStatus {
-  readonly baseline: string;
-  readonly dispatch: Dispatch;
-  readonly slots: number;
-  readonly patches: readonly PatchStatus[];
-  /** Every patched function and the patch that owns it now (`stack` lists all, bottom first). */
-  readonly functions: readonly { function: string; index: number; slot: number; patch: string; stack: readonly string[] }[];
 }
 
 const now = (): number => globalThis.performance.now();
@@ -118,6 +95,8 @@ export class Guest extends EventTarget {
   /** Bumped by every apply and revert: cached lookups of what a function runs check it. */
   #generation = 0;
   readonly #owner = {};
+  #closed = false;
+  #async: AsyncGuest | undefined;
 
   private constructor(instance: WebAssembly.Instance, module: WebAssembly.Module, manifest: BaselineManifest, options: GuestOptions) {
     super();
@@ -186,6 +165,21 @@ export class Guest extends EventTarget {
   static adopt(instance: WebAssembly.Instance | WebAssembly.Exports, module: WebAssembly.Module, options: GuestOptions = {}): Guest {
     const inst = instance instanceof WebAssembly.Instance ? instance : ({ exports: instance } as WebAssembly.Instance);
     return new Guest(inst, module, manifestOf(module), options);
+  }
+
+  /** This guest through the contract every guest kind keeps (`HotpatchGuest`): what PatchStore, the control endpoint and a fleet agent take. */
+  get async(): AsyncGuest {
+    return (this.#async ??= new AsyncGuest(this));
+  }
+
+  /** Whether `close()` was called: a closed guest takes no more patches. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Ends the guest's patch life for good: later loads, applies and reverts throw E_CLOSED. What is applied stays. */
+  close(): void {
+    this.#closed = true;
   }
 
   /** The instance's exports (for calling the guest). */
@@ -272,6 +266,7 @@ export class Guest extends EventTarget {
 
   /** The synchronous first half of a load: every check, and the commit staged. */
   #beginLoad(data: Uint8Array, options: ApplyOptions, ids: { id?: string }): BegunLoad {
+    if (this.#closed) throw new HotpatchError('E_CLOSED', 'this guest is closed');
     const { manifest, check } = this.#check(data, options, (x) => (ids.id = x));
     const slots = Int32Array.from(check.targets, (t) => t.slot);
     const restores = check.targets.map((t) => this.#restore(t.slot));
@@ -497,6 +492,7 @@ export class Guest extends EventTarget {
    */
   applyFunctions(replacements: Readonly<Record<string, Function>>, options: { id?: string; description?: string } = {}): Patch {
     const start = now();
+    if (this.#closed) throw new HotpatchError('E_CLOSED', 'this guest is closed');
     const id = options.id ?? `host-${++this.#hostPatches}`;
     if (this.#patches.has(id) && this.#patches.get(id)!.state !== 'reverted') throw new HotpatchError('E_ALREADY_LOADED', `a patch with id "${id}" is loaded`);
     const targets = Object.entries(replacements).map(([name, impl]) => {
@@ -537,6 +533,7 @@ export class Guest extends EventTarget {
   }
 
   #resolve(patch: Patch | string): Patch {
+    if (this.#closed) throw new HotpatchError('E_CLOSED', 'this guest is closed');
     const p = typeof patch === 'string' ? this.#patches.get(patch) : patch;
     if (!p) throw new HotpatchError('E_UNKNOWN_PATCH', `no patch "${String(patch)}" is loaded in this guest`);
     if (patchInternals(p)?.owner !== this.#owner) throw new HotpatchError('E_WRONG_GUEST', `patch "${p.id}" was loaded into another guest`);
@@ -594,6 +591,8 @@ export class Guest extends EventTarget {
       commit = now() - t0;
     }
     this.#stacks.push(p, slots);
+    this.#generation++;
+    this.lastCommit = commit;
     p.state = 'applied';
     p.appliedAt = new Date();
     p.revertedAt = undefined;
@@ -769,6 +768,14 @@ export class Guest extends EventTarget {
   #emit(type: GuestEventType, init: ConstructorParameters<typeof GuestEvent>[1]): void {
     this.dispatchEvent(new GuestEvent(type, init));
   }
+}
+
+/** Events typed by name, as the DOM types `HTMLElement`'s: no caller casts an `Event`. */
+export interface Guest {
+  addEventListener<K extends keyof GuestEventMap>(type: K, listener: GuestListener<K>, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof GuestEventMap>(type: K, listener: GuestListener<K>, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }
 
 function notCompiled(cause: unknown): Problem {
