@@ -97,3 +97,12 @@ export function formatProblems(what: string, problems: readonly Problem[]): stri
 export function throwProblems(code: HotpatchErrorCode, what: string, problems: readonly Problem[]): void {
   if (problems.length > 0) throw new HotpatchError(code, formatProblems(what, problems), { problems });
 }
+
+/**
+ * The one way a patch is refused for what it is: E_PATCH_REJECTED naming the patch (when it got
+ * far enough to have an id) and carrying every problem found.
+ */
+export function patchRejected(id: string | undefined, problems: readonly Problem[], cause?: unknown): HotpatchError {
+  const what = id === undefined ? 'patch rejected' : `patch "${id}" rejected`;
+  return new HotpatchError('E_PATCH_REJECTED', formatProblems(what, problems), { problems, ...(cause === undefined ? {} : { cause }) });
+}

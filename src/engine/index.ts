@@ -7,7 +7,7 @@ export { AsyncGuest } from './async-guest.js';
 export type { CommitOptions, CommitResult, GuestEventMap, GuestListener, GuestStatus, HotpatchGuest, LoadOptions, LoadResult, PatchStatus, WatchOptions } from './contract.js';
 export { checkTrust, type PatchPolicy } from './policy.js';
 export { trustKey, verifySignature, type TrustedKey } from '../format/signature.js';
-export { Patch, type PatchState } from './patch.js';
+export { Patch, type PatchState, type Rollback } from './patch.js';
 export { GuestEvent, type GuestEventType } from './events.js';
 export { HOOKS, IMPORT_BASELINE, IMPORT_LIVE, IMPORT_ORIGINAL } from '../format/check.js';
 export { HotpatchError, type HotpatchErrorCode, type Problem } from '../errors.js';
