@@ -58,6 +58,8 @@ export function contractCases(kind: string, fixture: ContractFixture): void {
       await g.close(); // harmless
       await expect(g.load(bytes)).rejects.toMatchObject({ code: 'E_CLOSED' });
       await expect(g.apply('late')).rejects.toMatchObject({ code: 'E_CLOSED' });
+      await expect(g.status()).rejects.toMatchObject({ code: 'E_CLOSED' });
+      await expect(g.call('a', 1)).rejects.toMatchObject({ code: 'E_CLOSED' });
     });
   });
 }
