@@ -1,8 +1,8 @@
-import { once } from 'node:events';
-import { receiveMessageOnPort, MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { checkTrust, GuestEvent, type GuestStatus, type PatchPolicy } from '../engine/index.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
+import { GuestThread } from './guest-thread.js';
 import { type Interrupter, interruptible } from './interrupts.js';
 import { Control, FastOp, GuestState, SERVED_AT, type Notice, type RemoteApplyOptions, type Reply, type Request, type ServedAt, type Unnumbered } from './protocol.js';
 import type { WorkerInit } from './worker.js';
@@ -67,9 +67,6 @@ function reachable(wanted: boolean | undefined): ReturnType<typeof interruptible
   }
 }
 
-/** How often `close` asks a worker that has not exited to terminate again, in ms. */
-const TERMINATE_RETRY_MS = 20;
-
 /** How often an unanswered request interrupts the guest again, in ms. */
 const INTERRUPT_RETRY_MS = 2;
 
@@ -84,7 +81,8 @@ const workerScript = new URL(fromSources ? './worker.ts' : './worker.js', import
  * answers at its safepoints (prepare with `safepoints`), an idle one from its event loop.
  */
 export class WorkerGuest extends EventTarget {
-  readonly worker: Worker;
+  /** The guest's thread; its `terminate()` is reliable (see `guest-thread.ts`), but prefer `close()`. */
+  readonly worker: GuestThread;
   readonly baseline: string;
   /** The baseline's manifest: its functions, signatures and slots. */
   readonly manifest: BaselineManifest;
@@ -102,7 +100,7 @@ export class WorkerGuest extends EventTarget {
   #ended: Notice | undefined;
   #exited = false;
 
-  private constructor(worker: Worker, manifest: BaselineManifest, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions, interrupter: Interrupter | undefined) {
+  private constructor(worker: GuestThread, manifest: BaselineManifest, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions, interrupter: Interrupter | undefined) {
     super();
     this.worker = worker;
     this.baseline = manifest.id;
@@ -136,8 +134,8 @@ export class WorkerGuest extends EventTarget {
     // The policy stays in the host: the worker receives only what passed it.
     // From sources, register tsx in the worker first (a worker does not inherit the parent's loader).
     const worker = fromSources
-      ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerScript.href)}); })`, { ...settings, eval: true })
-      : new Worker(workerScript, settings);
+      ? new GuestThread(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerScript.href)}); })`, { ...settings, eval: true })
+      : new GuestThread(workerScript, settings);
     const attaching = reach?.attached(worker, options.timeout ?? 10_000);
     attaching?.catch(() => {}); // awaited below once the worker is ready
     const listeners: [string, (...args: any[]) => void][] = [];
@@ -377,21 +375,11 @@ export class WorkerGuest extends EventTarget {
     return (await this.#request({ op: 'callPatch', id, name, args })).result;
   }
 
-  /** Stops the worker (prefer this to `worker.terminate()`: see below). */
+  /** Stops the worker and releases its interrupter and port. */
   async close(): Promise<void> {
     this.#interrupter?.close();
     this.#port.close();
-    if (this.#exited) return;
-    // A termination that reaches the worker while the inspector is running an interrupt is lost
-    // (seen: about one close in three right after an interrupt-served request): ask until it exits.
-    const exited = once(this.worker, 'exit');
-    const again = setInterval(() => void this.worker.terminate(), TERMINATE_RETRY_MS);
-    try {
-      void this.worker.terminate();
-      await exited;
-    } finally {
-      clearInterval(again);
-    }
+    await this.worker.terminate();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
