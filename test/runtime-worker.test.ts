@@ -103,7 +103,7 @@ describe('a guest that never returns', () => {
     const patch = await guest.load(await handleV2(loop.bytes));
     const latencies: number[] = [];
     for (let i = 0; i < 1000; i++) {
-      latencies.push((await guest.apply(patch.id)).latency);
+      latencies.push((await guest.apply(patch.id)).duration);
       await guest.revert(patch.id);
     }
     const [count, sum] = (await guest.call('stats')) as [number, bigint]; // one call: one consistent snapshot
