@@ -56,7 +56,8 @@ export class Patch {
   #rollback: Rollback | undefined;
 
   static {
-    transition = (p, state, detail = {}) => {
+    // No default object for `detail`: apply and revert call this on their path, and allocate nothing extra.
+    transition = (p, state, detail) => {
       p.#state = state;
       if (state === 'applied') {
         p.#appliedAt = new Date();
@@ -64,8 +65,8 @@ export class Patch {
         p.#replacedBy = undefined;
         p.#rollback = undefined;
       } else if (state === 'reverted') p.#revertedAt = new Date();
-      else if (state === 'replaced') p.#replacedBy = detail.replacedBy;
-      else if (state === 'rolled-back') p.#rollback = detail.rollback;
+      else if (state === 'replaced') p.#replacedBy = detail?.replacedBy;
+      else if (state === 'rolled-back') p.#rollback = detail?.rollback;
     };
   }
 
