@@ -55,6 +55,7 @@ export type HotpatchErrorCode =
   | 'E_TIMEOUT'
   | 'E_TRANSITION_TIMEOUT'
   | 'E_TRANSITION_FAILED'
+  | 'E_GUEST_EXITED'
   | 'E_USAGE';
 
 /** One problem found while validating; a rejection carries all of them. */
