@@ -109,7 +109,9 @@ export function rewrite(
       newFunctionTypes.push(typeIndexOf(f.index));
       newBodies.push(body((w) => {
         localGets(w, paramCount(f.index));
-        w.u8(Op.i32Const).s32(f.slot!).u8(Op.callIndirect).u32(typeIndexOf(f.index)).u32(table);
+        // A tail call: a `return_call_indirect` through the guest's table that lands here must
+        // not grow the stack (clang musttail interpreters recurse millions deep).
+        w.u8(Op.i32Const).s32(f.slot!).u8(Op.returnCallIndirect).u32(typeIndexOf(f.index)).u32(table);
       }));
     }
   }
@@ -245,7 +247,9 @@ export function rewrite(
     if (dispatch === 'entry' && slot !== undefined) {
       const w = new ByteWriter().u8(Op.globalGet).u32(flag(slot)).u8(Op.if).u8(0x40);
       localGets(w, paramCount(index));
-      w.u8(Op.i32Const).s32(slot).u8(Op.callIndirect).u32(typeIndexOf(index)).u32(table).u8(Op.return).u8(Op.end);
+      // The divert is a tail call: a patched tail-recursive function, or a replacement that
+      // tail-calls its original, keeps a constant stack. Only the cold branch changes.
+      w.u8(Op.i32Const).s32(slot).u8(Op.returnCallIndirect).u32(typeIndexOf(index)).u32(table).u8(Op.end);
       prefix = w.finish();
     }
     if (poll && safepoints!.entries) prefix = prefix ? concatBytes(prefix, poll) : poll;
