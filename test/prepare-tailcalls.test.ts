@@ -18,7 +18,8 @@ const CALLS: [name: string, ...args: unknown[]][] = [
   ['via_table', 3, N, 1n],
 ];
 
-const run = (exports: Record<string, any>) => CALLS.map(([name, ...args]) => ({ call: `${name}(${args.join(', ')})`, ...(outcome(() => exports[name](...args)) as object) }));
+const run = (exports: Record<string, any>) =>
+  CALLS.map(([name, ...args]) => ({ call: `${name}(${args.join(', ')})`, ...(outcome(() => exports[name](...args)) as { value?: unknown; trap?: string }) }));
 
 const STEP = '(type $step (func (param i32 i64) (result i64)))';
 const COUNT = '(global $n (export "n") (mut i32) (i32.const 0)) (func $count (global.set $n (i32.add (global.get $n) (i32.const 1))))';
