@@ -90,6 +90,8 @@ function defaultValue(type: ValType): unknown {
 export class FuzzHost {
   readonly log: string[] = [];
   exports: Record<string, any> = {};
+  /** Errors the host caught inside the last call (`call-export-catch`): a trap among them ends activation counting. */
+  caught = 0;
   readonly #module: WasmModule;
   readonly #callable: string[];
 
@@ -139,6 +141,7 @@ export class FuzzHost {
             this.exports[target](...fn.params.map(defaultValue));
           } catch (error) {
             if (name === 'call-export') throw error;
+            this.caught++;
             return 1;
           }
           return name === 'call-export-catch' ? 0 : undefined;
@@ -169,6 +172,7 @@ export class FuzzHost {
   observe(call: ScriptCall): Observation {
     this.exports[REFUEL_EXPORT]?.();
     this.log.length = 0;
+    this.caught = 0;
     let outcome: string;
     try {
       outcome = `value ${show(this.exports[call.name](...call.args))}`;

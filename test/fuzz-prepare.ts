@@ -108,6 +108,11 @@ function firstDifference(expected: readonly Observation[], actual: readonly Obse
   return undefined;
 }
 
+function activeSlots(guest: Guest, slots: number): number[] {
+  const active = (guest.exports as Record<string, any>)['hotpatch.active'] as (slot: number) => number;
+  return Array.from({ length: slots }, (_, s) => s).filter((s) => active(s) !== 0);
+}
+
 function describeDifference(a: Observation, b: Observation): string {
   const cut = (v: unknown) => JSON.stringify(v).slice(0, 400);
   const fields = (Object.keys(a) as (keyof Observation)[]).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
@@ -159,7 +164,20 @@ export async function differential(original: Uint8Array, seed: number, calls = 2
         }
       });
     }
-    const actual = script.map((c) => host.observe(c));
+    const actual: Observation[] = [];
+    // Quiescent baselines: after a call that ended without a trap anywhere (traps leave counts up,
+    // by design), every activation count is back to zero.
+    let counting = config.options.consistency === 'quiescent';
+    for (const call of script) {
+      const observation = host.observe(call);
+      actual.push(observation);
+      counting &&= host.caught === 0 && (observation.outcome.startsWith('value') || /^threw (exception|Error: thrown by the host)/.test(observation.outcome));
+      const active = counting ? activeSlots(guest, baseline.manifest.slots) : [];
+      if (active.length > 0) {
+        result.failures.push(`${label}: after ${observation.call} (${observation.outcome}), activations still counted in slots ${active.join(', ')}`);
+        counting = false;
+      }
+    }
     result.calls += actual.length;
     if (patch) result.wrapped += (patch.instance.exports.calls as WebAssembly.Global).value as number;
     const difference = firstDifference(expected, actual);
@@ -181,7 +199,7 @@ export const caseKind = (caseSeed: number): 'ttf' | 'eh' => (caseSeed % 3 === 0 
 
 /** The module of one case, from its seed alone (so a failure replays from the seed it prints). */
 export async function caseModule(caseSeed: number): Promise<Uint8Array> {
-  return caseKind(caseSeed) === 'eh' ? generateLegacyEh(caseSeed) : generateTtf(caseSeed, 1024 + (caseSeed % 8) * 1024);
+  return caseKind(caseSeed) === 'eh' ? generateLegacyEh(caseSeed) : generateTtf(caseSeed, 1024 + (caseSeed % 16) * 1024);
 }
 
 /** A summary of many cases. */
