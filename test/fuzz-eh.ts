@@ -35,7 +35,7 @@ function expr(ctx: Context, depth: number): string {
   if (depth <= 0) return pick([`(i32.const ${int(r)})`, '(local.get 0)', '(global.get $g)', '(local.get $p)'], r);
   const e = () => expr(ctx, depth - 1);
   const f = () => Math.floor(r() * ctx.functions);
-  switch (Math.floor(r() * 17)) {
+  switch (Math.floor(r() * 18)) {
     case 0:
       return `(${pick(['i32.add', 'i32.sub', 'i32.mul', 'i32.xor', 'i32.and', 'i32.shl'], r)} ${e()} ${e()})`;
     case 1:
@@ -71,6 +71,9 @@ function expr(ctx: Context, depth: number): string {
       return loop(ctx, depth);
     case 15:
       return `(call $call_export_catch (i32.const ${f()}))`;
+    case 16:
+      // A branch table that may leave the function (quiescent mode turns that label into a try's).
+      return within(ctx, 'block', () => `(block (result i32) (br_table 0 ${ctx.labels.length} ${e()} ${e()}))`);
     default:
       return `(select ${e()} ${e()} ${e()})`;
   }

@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildPatch } from '../src/build/build.js';
-import { Guest, HotpatchError, type Patch } from '../src/engine/index.js';
+import { Guest, HotpatchError } from '../src/engine/index.js';
 import { ByteWriter } from '../src/format/bytes.js';
 import type { BaselineManifest } from '../src/format/manifest.js';
 import { encodeFuncType, kindByte, parseModule } from '../src/format/module.js';
 import { prepare, type PrepareOptions } from '../src/prepare/prepare.js';
 import { generateLegacyEh } from './fuzz-eh.js';
-import { FuzzHost, isExhaustion, observable, type Observation } from './fuzz-host.js';
+import { FuzzHost, isExhaustion, observable, type Observation, type ScriptCall } from './fuzz-host.js';
 import { rng } from './rng.js';
 
 /** Every way prepare can shape a baseline, and how the wrapping patch is used with it. */
@@ -49,8 +49,8 @@ export async function generateTtf(seed: number, size = 4096): Promise<Uint8Array
 }
 
 /** A patch replacing every function that has an original with a wrapper that counts and (tail-)calls it. */
-export async function wrappingPatch(baseline: Uint8Array, manifest: BaselineManifest, random: () => number): Promise<Uint8Array | undefined> {
-  const targets = manifest.functions.filter((f) => f.slot !== undefined && !manifest.noOriginal?.[String(f.index)]);
+export async function wrappingPatch(baseline: Uint8Array, manifest: BaselineManifest, random: () => number, without: ReadonlySet<string> = new Set()): Promise<Uint8Array | undefined> {
+  const targets = manifest.functions.filter((f) => f.slot !== undefined && !manifest.noOriginal?.[String(f.index)] && !without.has(String(f.index)));
   if (targets.length === 0) return undefined;
   const module = parseModule(baseline);
   const types = targets.map((f) => module.types[module.functions[f.index - module.importedFunctions]!]!);
@@ -119,6 +119,47 @@ function describeDifference(a: Observation, b: Observation): string {
   return `${a.call} differs in ${fields.join(', ')}\n${fields.map((k) => `  ${k}: original ${cut(a[k])}\n  ${' '.repeat(k.length)}  prepared ${cut(b[k])}`).join('\n')}`;
 }
 
+type Config = (typeof CONFIGS)[number];
+
+/** Runs the script on one configuration of the baseline; returns what each call did and what went wrong on the way. */
+async function runConfig(bytes: Uint8Array, config: Config, script: readonly ScriptCall[], seed: number, without: ReadonlySet<string>, result: { switches: number }) {
+  const problems: string[] = [];
+  const baseline = await prepare(bytes, config.options);
+  const host = new FuzzHost(bytes);
+  const guest = await Guest.instantiate(baseline.bytes, host.imports());
+  host.exports = guest.exports as Record<string, any>;
+  const wrap = config.patch ? await wrappingPatch(baseline.bytes, baseline.manifest, rng(seed + 1), without) : undefined;
+  const patch = wrap ? await guest.load(wrap) : undefined;
+  if (patch && config.patch === 'applied') guest.apply(patch);
+  if (patch && config.patch === 'toggled') {
+    guest.setSafepointHandler(() => {
+      try {
+        if (patch.state === 'applied') guest.revert(patch);
+        else guest.apply(patch);
+        result.switches++;
+      } catch (error) {
+        if (!(error instanceof HotpatchError && error.code === 'E_ACTIVE')) problems.push(`safepoint: ${(error as Error).message}`);
+      }
+    });
+  }
+  const observations: Observation[] = [];
+  // Quiescent baselines: after a call that ended without a trap anywhere (traps leave counts up,
+  // by design), every activation count is back to zero.
+  let counting = config.options.consistency === 'quiescent';
+  for (const call of script) {
+    const observation = host.observe(call);
+    observations.push(observation);
+    counting &&= host.caught === 0 && (observation.outcome.startsWith('value') || /^threw (exception|Error: thrown by the host)/.test(observation.outcome));
+    const active = counting ? activeSlots(guest, baseline.manifest.slots) : [];
+    if (active.length > 0) {
+      problems.push(`after ${observation.call} (${observation.outcome}), activations still counted in slots ${active.join(', ')}`);
+      counting = false;
+    }
+  }
+  const wrapped = patch ? ((patch.instance.exports.calls as WebAssembly.Global).value as number) : 0;
+  return { observations, wrapped, problems: problems.slice(0, 3) };
+}
+
 /** Runs `original` and every configuration of its baseline on the same script and compares them. */
 export async function differential(original: Uint8Array, seed: number, calls = 24): Promise<CaseResult> {
   const result = { failures: [] as string[], exhausted: 0, calls: 0, wrapped: 0, switches: 0 };
@@ -133,63 +174,35 @@ export async function differential(original: Uint8Array, seed: number, calls = 2
   const script = reference.script(rng(seed), calls);
   const expected = script.map((c) => reference.observe(c));
   const wrapCounts: string[] = [];
+  // Functions with no original under entry dispatch are left unwrapped in every mode, so every
+  // patched configuration wraps the same functions and must count the same calls.
+  let without: ReadonlySet<string>;
+  try {
+    without = new Set(Object.keys((await prepare(bytes)).manifest.noOriginal ?? {}));
+  } catch (error) {
+    if (error instanceof HotpatchError && error.code === 'E_NOTHING_TO_PATCH') return { ...result, skipped: 'no function to patch' };
+    throw error;
+  }
   for (const config of CONFIGS) {
     const label = `seed ${seed}, ${config.label}`;
-    let baseline;
+    let run;
     try {
-      baseline = await prepare(bytes, config.options);
+      run = await runConfig(bytes, config, script, seed, without, result);
     } catch (error) {
-      if (error instanceof HotpatchError && error.code === 'E_NOTHING_TO_PATCH') return { ...result, skipped: 'no function to patch' };
-      result.failures.push(`${label}: prepare threw ${(error as Error).message}`);
+      result.failures.push(`${label}: ${(error as Error).constructor.name}: ${(error as Error).message}`);
       continue;
     }
-    const host = new FuzzHost(bytes);
-    const guest = await Guest.instantiate(baseline.bytes, host.imports());
-    host.exports = guest.exports as Record<string, any>;
-    const problems: string[] = [];
-    let patch: Patch | undefined;
-    if (config.patch) {
-      const wrap = await wrappingPatch(baseline.bytes, baseline.manifest, rng(seed + 1));
-      if (wrap) patch = await guest.load(wrap);
-    }
-    if (patch && config.patch === 'applied') guest.apply(patch);
-    if (patch && config.patch === 'toggled') {
-      guest.setSafepointHandler(() => {
-        try {
-          if (patch.state === 'applied') guest.revert(patch);
-          else guest.apply(patch);
-          result.switches++;
-        } catch (error) {
-          if (!(error instanceof HotpatchError && error.code === 'E_ACTIVE')) problems.push(`safepoint: ${(error as Error).message}`);
-        }
-      });
-    }
-    const actual: Observation[] = [];
-    // Quiescent baselines: after a call that ended without a trap anywhere (traps leave counts up,
-    // by design), every activation count is back to zero.
-    let counting = config.options.consistency === 'quiescent';
-    for (const call of script) {
-      const observation = host.observe(call);
-      actual.push(observation);
-      counting &&= host.caught === 0 && (observation.outcome.startsWith('value') || /^threw (exception|Error: thrown by the host)/.test(observation.outcome));
-      const active = counting ? activeSlots(guest, baseline.manifest.slots) : [];
-      if (active.length > 0) {
-        result.failures.push(`${label}: after ${observation.call} (${observation.outcome}), activations still counted in slots ${active.join(', ')}`);
-        counting = false;
-      }
-    }
-    result.calls += actual.length;
-    if (patch) result.wrapped += (patch.instance.exports.calls as WebAssembly.Global).value as number;
-    const difference = firstDifference(expected, actual);
+    result.calls += run.observations.length;
+    result.wrapped += run.wrapped;
+    result.failures.push(...run.problems.map((p) => `${label}: ${p}`));
+    const difference = firstDifference(expected, run.observations);
     if (difference?.exhausted) result.exhausted++;
-    else if (difference) result.failures.push(`${label}: ${describeDifference(expected[difference.at]!, actual[difference.at]!)}`);
-    // Every call of a patched function reaches the wrapper, whatever the dispatch: same count in every mode.
-    if (patch && config.patch === 'applied' && !difference) {
-      const count = (patch.instance.exports.calls as WebAssembly.Global).value as number;
-      wrapCounts.push(`${config.label}: ${count}`);
-      if (wrapCounts.some((c) => !c.endsWith(`: ${count}`))) result.failures.push(`seed ${seed}: the wrapping patch ran a different number of times: ${wrapCounts.join(', ')}`);
+    else if (difference) result.failures.push(`${label}: ${describeDifference(expected[difference.at]!, run.observations[difference.at]!)}`);
+    else if (config.patch === 'applied') {
+      // Every call of a patched function reaches the wrapper, whatever the dispatch: the same count in every mode.
+      wrapCounts.push(`${config.label}: ${run.wrapped}`);
+      if (wrapCounts.some((c) => !c.endsWith(`: ${run.wrapped}`))) result.failures.push(`seed ${seed}: the wrapping patch ran a different number of times: ${wrapCounts.join(', ')}`);
     }
-    for (const p of problems.slice(0, 3)) result.failures.push(`${label}: ${p}`);
   }
   return result;
 }
@@ -229,7 +242,13 @@ export async function fuzzPrepare(caseSeeds: readonly number[]): Promise<Prepare
       continue;
     }
     const module = generated.bytes;
-    const r = await differential(module, seed);
+    let r: CaseResult;
+    try {
+      r = await differential(module, seed);
+    } catch (error) {
+      report.failures.push(`case seed ${seed} (${caseKind(seed)}): ${(error as Error).constructor.name}: ${(error as Error).message}`);
+      continue;
+    }
     if (r.skipped) report.skipped[r.skipped] = (report.skipped[r.skipped] ?? 0) + 1;
     else report.compared++;
     report.exhausted += r.exhausted;
