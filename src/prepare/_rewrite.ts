@@ -43,13 +43,15 @@ export interface Rewritten {
  * every function (T = all functions, imported ones included); with indirect dispatch,
  * `[n + T, 2n + T)` the original of each slot.
  *
- * Entry dispatch: each patchable function starts with `global.get $patched_s; if … return
- * (call_indirect slot s) end`; calls stay direct. The taken branch always returns, so the common
- * path is a load and a branch (a fall-through that merged back into the body costs 13% more on
- * recursive code, measured with bench/call-overhead).
+ * Entry dispatch: each patchable function starts with `global.get $patched_s; if …
+ * return_call_indirect (slot s) end`; calls stay direct. The taken branch always leaves, so the
+ * common path is a load and a branch (a fall-through that merged back into the body costs 13% more
+ * on recursive code, measured with bench/call-overhead); it leaves by a tail call, so diverting
+ * never grows the stack (tail-recursive code stays tail-recursive when patched).
  *
- * Indirect dispatch: every `call f` / `return_call f` becomes a `call_indirect` on slot s, and every
- * other way in (exports, element segments, `ref.func`) names a thunk that does the same.
+ * Indirect dispatch: every `call f` / `return_call f` becomes a `call_indirect` /
+ * `return_call_indirect` on slot s, and every other way in (exports, element segments, `ref.func`)
+ * names a thunk that tail-calls slot s.
  */
 export function rewrite(
   module: WasmModule,
