@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { generateKeys, Guest, signPatch } from 'wasm-hotpatch';
-import { serveControl } from 'wasm-hotpatch/runtime';
+import { serveEndpoint } from 'wasm-hotpatch/runtime';
 
 const run = promisify(execFile);
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -60,7 +60,7 @@ describe('a control endpoint for running hosts', () => {
   it('refuses and logs unauthenticated, oversized, malformed and too frequent requests over loopback TCP', async () => {
     const guest = await Guest.instantiate(readFileSync(baselinePath), {}, { policy: { requireSignature: false } });
     const logged: string[] = [];
-    const server = await serveControl(guest, { port: 0, token: 'sesame', maxBody: 64 * 1024, rate: 20, log: (l) => logged.push(l) });
+    const server = await serveEndpoint(guest, { port: 0, token: 'sesame', maxBody: 64 * 1024, rate: 20, log: (l) => logged.push(l) });
     const call = (method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array) =>
       new Promise<number>((resolve, reject) => {
         const req = request(new URL(path, server.address), { method, headers }, (res) => {
