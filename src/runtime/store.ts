@@ -149,7 +149,7 @@ export class PatchStore {
       else this.patch(entry.sha256);
     }
     const floor = Math.max(previous?.floor ?? 0, ...applied.map((a) => a.sequence));
-    const level: PatchLevel = { generation: (previous?.generation ?? this.#highestGeneration(baseline)) + 1, floor, applied };
+    const level: PatchLevel = { generation: Math.max(previous?.generation ?? 0, this.#highestGeneration(baseline)) + 1, floor, applied };
     this.#writeLevel(baseline, level);
     return level;
   }
