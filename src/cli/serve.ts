@@ -71,6 +71,8 @@ export default defineCommand({
         await guest?.close();
         store?.close();
       }
+      // Requests the stuck guest never answered still wait on timers: nothing is left to do for them.
+      setImmediate(() => process.exit());
     });
   },
 });
