@@ -1,19 +1,7 @@
 import { HotpatchError } from '../errors.js';
 import { ByteWriter } from '../format/bytes.js';
-import { encodeFuncType, type FuncType, kindByte, type ValType } from '../format/module.js';
-
-const VALTYPES = new Set<ValType>(['i32', 'i64', 'f32', 'f64', 'v128', 'funcref', 'externref']);
-
-/** Parses signature text as the manifest writes it, `(i32, i64) -> (f64)`. */
-export function parseSignature(text: string): FuncType {
-  const m = /^\((.*)\) -> \((.*)\)$/.exec(text);
-  const list = (s: string): ValType[] => (s.trim() === '' ? [] : s.split(',').map((x) => x.trim() as ValType));
-  const type = m ? { params: list(m[1]!), results: list(m[2]!) } : undefined;
-  if (!type || ![...type.params, ...type.results].every((t) => VALTYPES.has(t))) {
-    throw new HotpatchError('E_MANIFEST_INVALID', `not a signature: ${text}`);
-  }
-  return type;
-}
+import { encodeFuncType, kindByte } from '../format/module.js';
+import { parseSignature } from '../format/functype.js';
 
 const adapters = new Map<string, WebAssembly.Module>();
 
