@@ -60,7 +60,7 @@ describe('a control endpoint for running hosts', () => {
   it('refuses and logs unauthenticated, oversized, malformed and too frequent requests over loopback TCP', async () => {
     const guest = await Guest.instantiate(readFileSync(baselinePath), {}, { policy: { requireSignature: false } });
     const logged: string[] = [];
-    const server = await serveEndpoint(guest, { port: 0, token: 'sesame', maxBody: 64 * 1024, rate: 20, log: (l) => logged.push(l) });
+    const server = await serveEndpoint(guest.async, { port: 0, token: 'sesame', maxBody: 64 * 1024, rate: 20, log: (l) => logged.push(l) });
     const call = (method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array) =>
       new Promise<number>((resolve, reject) => {
         const req = request(new URL(path, server.address), { method, headers }, (res) => {

@@ -51,7 +51,7 @@ describe('attacks on the control endpoint', () => {
     const failing: { code?: string } = {};
     const store = PatchStore.open(fresh(), { fs: failingFs(failing) });
     const guest = await Guest.instantiate(baselineBytes, {}, { policy: { requireSignature: false } });
-    const server = await serveEndpoint(guest, { port: 0, token: 'sesame', store, log: () => {} });
+    const server = await serveEndpoint(guest.async, { port: 0, token: 'sesame', store, log: () => {} });
     try {
       expect((await call(server.address, 'POST', '/patches', auth, fixPatch)).status).toBe(201);
       for (const code of ['ENOSPC', 'EMFILE']) {
@@ -76,7 +76,7 @@ describe('attacks on the control endpoint', () => {
       expect(partial).toMatchObject({ status: 200, json: { id: 'c5', state: 'applied', recorded: false, code: 'E_APPLIED_NOT_RECORDED', message: expect.stringMatching(/^applied, not recorded: .*ENOSPC/) } });
       // The next record that succeeds catches up: it is read from the guest.
       failing.code = undefined;
-      await store.record(guest);
+      await store.record(guest.async);
       agree(store, guest);
     } finally {
       await server.close();
@@ -87,7 +87,7 @@ describe('attacks on the control endpoint', () => {
   it('an unauthenticated flood spends no one\'s budget: the operator gets through, the log stays short and holds no token', async () => {
     const guest = await Guest.instantiate(baselineBytes, {}, { policy: { requireSignature: false } });
     const logged: string[] = [];
-    const server = await serveEndpoint(guest, { port: 0, token: 'sesame', rate: 20, log: (l) => logged.push(l) });
+    const server = await serveEndpoint(guest.async, { port: 0, token: 'sesame', rate: 20, log: (l) => logged.push(l) });
     try {
       const flood = Array.from({ length: 300 }, (_, i) => call(server.address, 'GET', `/status?token=sesame${i}`, { authorization: `Bearer guess${i}` }));
       const operator = [];
@@ -108,7 +108,7 @@ describe('attacks on the control endpoint', () => {
   it('silent, slow and surplus connections are reaped and capped; malformed input is a 400; the log escapes control characters', async () => {
     const guest = await Guest.instantiate(baselineBytes, {}, { policy: { requireSignature: false } });
     const logged: string[] = [];
-    const server: Endpoint = await serveEndpoint(guest, { port: 0, token: 'sesame', maxConnections: 8, timeouts: { headers: 300, idle: 300 }, log: (l) => logged.push(l) });
+    const server: Endpoint = await serveEndpoint(guest.async, { port: 0, token: 'sesame', maxConnections: 8, timeouts: { headers: 300, idle: 300 }, log: (l) => logged.push(l) });
     try {
       const port = Number(new URL(server.address).port);
       const sockets: Socket[] = [];
@@ -144,10 +144,10 @@ describe('attacks on the control endpoint', () => {
     const dir = fresh();
     const socket = join(dir, 'host.sock');
     const guest = await Guest.instantiate(baselineBytes, {}, { policy: { requireSignature: false } });
-    const first = await serveEndpoint(guest, { socket, log: () => {} });
+    const first = await serveEndpoint(guest.async, { socket, log: () => {} });
     try {
       expect(statSync(socket).mode & 0o777).toBe(0o600);
-      await expect(serveEndpoint(guest, { socket, log: () => {} })).rejects.toMatchObject({ code: 'E_ENDPOINT_IN_USE', message: expect.stringContaining('already listening') });
+      await expect(serveEndpoint(guest.async, { socket, log: () => {} })).rejects.toMatchObject({ code: 'E_ENDPOINT_IN_USE', message: expect.stringContaining('already listening') });
       expect((await call(first.address, 'GET', '/status')).status).toBe(200);
     } finally {
       await first.close();
@@ -159,12 +159,12 @@ describe('attacks on the control endpoint', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(statSync(stale).isSocket()).toBe(true);
-    const second = await serveEndpoint(guest, { socket: stale, log: () => {} });
+    const second = await serveEndpoint(guest.async, { socket: stale, log: () => {} });
     expect((await call(second.address, 'GET', '/status')).status).toBe(200);
     await second.close();
     const file = join(dir, 'notes.txt');
     writeFileSync(file, 'keep me');
-    await expect(serveEndpoint(guest, { socket: file, log: () => {} })).rejects.toMatchObject({ code: 'E_ENDPOINT_IN_USE', message: expect.stringContaining('not a socket') });
+    await expect(serveEndpoint(guest.async, { socket: file, log: () => {} })).rejects.toMatchObject({ code: 'E_ENDPOINT_IN_USE', message: expect.stringContaining('not a socket') });
     expect(readFileSync(file, 'utf8')).toBe('keep me');
   });
 });

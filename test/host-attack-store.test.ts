@@ -22,7 +22,7 @@ async function guestWith(store: PatchStore, ...patches: Uint8Array[]): Promise<G
   for (const bytes of patches) {
     store.add(bytes);
     guest.apply(await guest.load(bytes), { force: true });
-    await store.record(guest);
+    await store.record(guest.async);
   }
   return guest;
 }
@@ -39,7 +39,7 @@ describe('attacks on the patch store', () => {
     expect(store.healed.join('\n')).toMatch(/damaged: set aside/);
     expect(existsSync(`${newest}.damaged`)).toBe(true);
     // The next record is not blocked, and it records the guest's level (both patches), not the torn one's predecessor.
-    expect(await store.record(guest)).toMatchObject({ generation: 3, applied: [{ id: 'fix-name-overflow' }, { id: 'r2' }] });
+    expect(await store.record(guest.async)).toMatchObject({ generation: 3, applied: [{ id: 'fix-name-overflow' }, { id: 'r2' }] });
     await agree(store, guest);
   });
 
@@ -50,7 +50,7 @@ describe('attacks on the patch store', () => {
     const sha = store.level(guest.manifest.id)!.applied[0]!.sha256;
     const file = join(dir, 'patches', `${sha}.wasm`);
     truncateSync(file, 100);
-    await store.record(guest);
+    await store.record(guest.async);
     expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(sha);
     expect(store.healed.join('\n')).toMatch(/rewritten/);
     await agree(store, guest);
@@ -79,7 +79,7 @@ describe('attacks on the patch store', () => {
       const guest = await guestWith(store, c1, c2);
       baseline = guest.manifest.id;
       guest.revert('c2');
-      expect(await store.record(guest)).toMatchObject({ floor: 2, applied: [] });
+      expect(await store.record(guest.async)).toMatchObject({ floor: 2, applied: [] });
       // Below the floor: refused for good, though c2 is no longer applied.
       expect(() => store.admit(baseline, { id: 'c1', sequence: 1 })).toThrowError(expect.objectContaining({ code: 'E_DOWNGRADE' }));
       await agree(store, guest);
@@ -93,7 +93,7 @@ describe('attacks on the patch store', () => {
       const forged = { generation: 9, floor: first.floor, applied: first.applied };
       writeFileSync(join(dir, 'levels', baseline, '000000000009.json'), JSON.stringify({ ...forged, check: createHash('sha256').update(JSON.stringify(forged)).digest('hex') }));
       const guest = await Guest.instantiate(baselineBytes, {}, unsigned);
-      await expect(store.restore(guest)).rejects.toMatchObject({ code: 'E_DOWNGRADE' });
+      await expect(store.restore(guest.async)).rejects.toMatchObject({ code: 'E_DOWNGRADE' });
       expect(appliedIds(guest.status())).toEqual([]);
     }
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Guest } from 'wasm-hotpatch';
-import { PatchStore, WorkerGuest } from 'wasm-hotpatch/runtime';
+import { PatchStore, SupervisedGuest } from 'wasm-hotpatch/runtime';
 import { appliedIds, baselineBytes, baselinePath, fixPatch, fixPatchC, release, rolePatch } from './host-fixtures.js';
 
 const KILLS = Number(process.env.STORE_KILLS ?? 12);
@@ -21,13 +21,12 @@ describe('a patch level that survives restart', () => {
       const guest = await Guest.instantiate(baselineBytes, {}, { policy });
       store.add(a);
       guest.apply(await guest.load(a));
-      expect(await store.record(guest)).toMatchObject({ generation: 1, applied: [{ id: 'fix-name-overflow' }] });
+      expect(await store.record(guest.async)).toMatchObject({ generation: 1, applied: [{ id: 'fix-name-overflow' }] });
     }
-    // Host 2 (a worker guest): restored A, then fix B; the record names both though only B came in here.
+    // Host 2 (a guest in a worker, restored at start): fix B; the record names both though only B came in here.
     {
       using store = PatchStore.open(dir);
-      await using worker = await WorkerGuest.start(baselineBytes, { policy });
-      await store.restore(worker);
+      await using worker = await SupervisedGuest.start(baselineBytes, { policy, store });
       store.add(b);
       await worker.load(b);
       await worker.apply('role-fix');
@@ -38,7 +37,7 @@ describe('a patch level that survives restart', () => {
     // Host 3: both come back, signatures verified again.
     using store = PatchStore.open(dir);
     const guest = await Guest.instantiate(baselineBytes, {}, { policy });
-    expect(await store.restore(guest)).toMatchObject({ generation: 2, floor: 2 });
+    expect(await store.restore(guest.async)).toMatchObject({ generation: 2, floor: 2 });
     expect(appliedIds(guest.status())).toEqual(['fix-name-overflow', 'role-fix']);
     // A tampered stored patch is refused again on restart (this store holds no copy to heal it from).
     const stored = join(dir, 'patches', `${store.level(guest.manifest.id)!.applied[0]!.sha256}.wasm`);
@@ -47,7 +46,7 @@ describe('a patch level that survives restart', () => {
     writeFileSync(stored, bytes);
     store.close();
     using reopened = PatchStore.open(dir);
-    await expect(reopened.restore(await Guest.instantiate(baselineBytes, {}, { policy }))).rejects.toMatchObject({ code: 'E_STORE_CORRUPT' });
+    await expect(reopened.restore((await Guest.instantiate(baselineBytes, {}, { policy })).async)).rejects.toMatchObject({ code: 'E_STORE_CORRUPT' });
   });
 
   it('records in apply order, so stacked patches come back stacked the same way', async () => {
@@ -58,10 +57,10 @@ describe('a patch level that survives restart', () => {
     for (const bytes of [fixPatchC, fixPatch]) await guest.load(store.add(bytes) && bytes);
     guest.apply('fix-name-overflow');
     guest.apply('fix-name-overflow-c', { force: true });
-    const level = await store.record(guest);
+    const level = await store.record(guest.async);
     expect(level.applied.map((p) => p.id)).toEqual(['fix-name-overflow', 'fix-name-overflow-c']);
     const restarted = await Guest.instantiate(baselineBytes, {}, { policy: { requireSignature: false } });
-    await store.restore(restarted);
+    await store.restore(restarted.async);
     expect(restarted.status().functions).toEqual(guest.status().functions);
   });
 
@@ -100,7 +99,7 @@ describe('a patch level that survives restart', () => {
       for (const entry of level!.applied) expect(store.patch(entry.sha256).length).toBeGreaterThan(0);
       if (kill % 10 === 0) {
         const guest = await Guest.instantiate(baselineBytes, {}, { policy: { requireSignature: false } });
-        await store.restore(guest);
+        await store.restore(guest.async);
         expect(appliedIds(guest.status()).sort()).toEqual(level!.applied.map((a) => a.id).sort());
       }
     }

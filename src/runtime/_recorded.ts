@@ -1,25 +1,17 @@
-import type { GuestStatus } from '../engine/index.js';
+import type { HotpatchGuest } from '../engine/index.js';
 import { HotpatchError } from '../errors.js';
 import { escapeForLog } from './_log.js';
-import type { LevelGuest, PatchStore } from './store.js';
+import type { PatchStore } from './store.js';
 
-/** What the endpoint needs of a guest, of any kind. */
-export interface EndpointGuest extends LevelGuest {
-  status(): GuestStatus | Promise<GuestStatus>;
-  load(bytes: Uint8Array, options?: { force?: boolean }): Promise<{ readonly id: string; readonly sequence: number; readonly targets: readonly string[] }>;
-  apply(id: string, options?: { force?: boolean }): unknown;
-  revert(id: string): unknown;
-  unload(id: string): unknown;
-  /** In-thread guests: the last commit's duration, when `apply` does not return it. */
-  readonly lastCommit?: number;
-}
+/** What the endpoint needs of a guest, of any kind (the engine's one contract); an in-thread `Guest` passes `guest.async`. */
+export type EndpointGuest = Pick<HotpatchGuest, 'manifest' | 'status' | 'load' | 'apply' | 'revert' | 'unload'>;
 
 /** The answer to an apply or revert: the state read back from the guest, and whether the store has it. */
 export interface ChangeAnswer {
   readonly id: string;
   readonly state: string | undefined;
   readonly milliseconds: number;
-  readonly commitMilliseconds: number | undefined;
+  readonly commitMilliseconds: number;
   /** false only with `code` E_APPLIED_NOT_RECORDED: the change is in, the store could not record it and it could not be undone. */
   readonly recorded: boolean;
   readonly code?: 'E_APPLIED_NOT_RECORDED';
@@ -58,8 +50,7 @@ export function recordedChange(guest: EndpointGuest, store: PatchStore | undefin
   const change = (verb: 'apply' | 'revert', id: string) =>
     serial(async (): Promise<ChangeAnswer> => {
       const started = performance.now();
-      const result = verb === 'apply' ? await guest.apply(id) : await guest.revert(id);
-      const commit = typeof (result as { commit?: unknown })?.commit === 'number' ? (result as { commit: number }).commit : guest.lastCommit;
+      const { commit } = verb === 'apply' ? await guest.apply(id) : await guest.revert(id);
       const done = verb === 'apply' ? 'applied' : 'reverted';
       const answer = async (recorded: boolean, failure?: HotpatchError): Promise<ChangeAnswer> => ({
         id,

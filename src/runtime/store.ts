@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GuestStatus } from '../engine/index.js';
+import type { HotpatchGuest } from '../engine/index.js';
 import { HotpatchError } from '../errors.js';
 import { decodePatchManifest } from '../format/manifest.js';
 import { lockFolder, nodeFs, ownerOnlyFolder, setAside, type StoreFs, writeDurably } from './_store-fs.js';
@@ -25,15 +25,10 @@ export interface PatchLevel {
 }
 
 /**
- * What the store needs of a guest, of any kind (in this thread, in a worker): its baseline, its
- * applied level, and load / apply to bring it back.
+ * What the store needs of a guest, of any kind (the engine's one contract): its baseline, its
+ * applied level, and load / apply to bring it back. An in-thread `Guest` passes `guest.async`.
  */
-export interface LevelGuest {
-  readonly manifest: { readonly id: string };
-  status(): GuestStatus | Promise<GuestStatus>;
-  load(bytes: Uint8Array, options?: { force?: boolean }): Promise<{ readonly id: string }>;
-  apply(id: string, options?: { force?: boolean }): unknown;
-}
+export type LevelGuest = Pick<HotpatchGuest, 'manifest' | 'status' | 'load' | 'apply'>;
 
 /** Options of {@link PatchStore.open}. */
 export interface StoreOptions {
