@@ -19,7 +19,7 @@ export interface ChangeAnswer {
 }
 
 /**
- * Changes to a guest, each one step with its record: load (floor checked, bytes kept), apply and
+ * Changes to a guest, each one step with its record: load and apply (floor checked, bytes kept), apply and
  * revert (the level read back from the guest and recorded). When recording fails the change is
  * undone and the error says so; when it cannot be undone the answer says "applied, not recorded"
  * (E_APPLIED_NOT_RECORDED). One change at a time.
@@ -50,6 +50,10 @@ export function recordedChange(guest: EndpointGuest, store: PatchStore | undefin
   const change = (verb: 'apply' | 'revert', id: string) =>
     serial(async (): Promise<ChangeAnswer> => {
       const started = performance.now();
+      if (store && verb === 'apply') {
+        const patch = (await guest.status()).patches.find((p) => p.id === id);
+        if (patch) store.admit(guest.manifest.id, patch);
+      }
       const { commit } = verb === 'apply' ? await guest.apply(id) : await guest.revert(id);
       const done = verb === 'apply' ? 'applied' : 'reverted';
       const answer = async (recorded: boolean, failure?: HotpatchError): Promise<ChangeAnswer> => ({

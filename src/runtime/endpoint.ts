@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { chmodSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { HotpatchError } from '../errors.js';
 import { claimSocketPath, listenOwnerOnly } from './_socket.js';
@@ -22,7 +22,7 @@ export interface EndpointOptions {
   readonly maxBody?: number;
   /** Authenticated requests per second, per peer (an address; a connection over a Unix socket) (default 50). */
   readonly rate?: number;
-  /** Connections held at once (default 64); more are closed at once. */
+  /** Connections held at once (default 64); past it a new one evicts the oldest idle one. */
   readonly maxConnections?: number;
   /** Milliseconds to send the request headers (default 5000), the whole request (default 30 000), and a connection may sit idle (default 5000). */
   readonly timeouts?: { readonly headers?: number; readonly request?: number; readonly idle?: number };
@@ -67,6 +67,36 @@ function statusOf(error: HotpatchError): number {
     default:
       return 422;
   }
+}
+
+/**
+ * Holds at most `cap` connections. At the cap, a new connection evicts the oldest one with no
+ * request in progress (a silent or idle one), so whoever holds connections open without using
+ * them cannot lock the operator out; only when every connection is busy is the newcomer closed.
+ */
+function capConnections(server: Server, cap: number): () => number {
+  const open = new Map<Socket, { busy: boolean }>(); // insertion order: oldest first
+  server.on('connection', (socket: Socket) => {
+    open.set(socket, { busy: false });
+    socket.once('close', () => open.delete(socket));
+    if (open.size <= cap) return;
+    for (const [old, state] of open) {
+      if (old !== socket && !state.busy) {
+        open.delete(old);
+        old.destroy();
+        return;
+      }
+    }
+    open.delete(socket);
+    socket.destroy();
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const state = open.get(req.socket);
+    if (!state) return;
+    state.busy = true;
+    res.once('close', () => (state.busy = false));
+  });
+  return () => open.size;
 }
 
 /** Reads a body up to `max` bytes. */
@@ -187,7 +217,7 @@ export async function serveEndpoint(guest: EndpointGuest, options: EndpointOptio
   server.keepAliveTimeout = t.idle ?? 5_000;
   server.timeout = t.idle ?? 5_000; // a connection that sends nothing at all
   server.maxHeadersCount = 32;
-  server.maxConnections = options.maxConnections ?? 64;
+  const connections = capConnections(server, options.maxConnections ?? 64);
   // Node checks the header and request timeouts on this interval (30 s by default).
   (server as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = 500;
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
@@ -208,7 +238,7 @@ export async function serveEndpoint(guest: EndpointGuest, options: EndpointOptio
   return {
     address,
     get connections() {
-      return (server as unknown as { _connections: number })._connections;
+      return connections();
     },
     close: () =>
       new Promise<void>((resolve) => {
