@@ -55,13 +55,22 @@ export function toCommander<A extends Record<string, ArgDef>>(def: CommandDef<A>
       continue;
     }
     const flags = `${arg.alias ? `-${arg.alias}, ` : ''}--${name}${arg.type === 'string' ? ` <${arg.value ?? 'value'}>` : ''}`;
-    command.addOption(new Option(flags, arg.description).makeOptionMandatory(arg.required === true));
+    // Required options are checked in the action, after commander has refused unknown ones: a
+    // mistyped `--out` must be named as such, not reported as a missing `--output`.
+    command.addOption(new Option(flags, arg.description));
   }
   command.option('--json', 'print the result (or the error) as JSON');
-  command.addHelpText('after', `\nExample${def.examples.length > 1 ? 's' : ''}:\n${def.examples.map((e) => `  ${e}`).join('\n')}\n`);
+  command.addHelpText('after', `\nExample${def.examples.length > 1 ? 's' : ''}:\n${def.examples.map((e) => shellLines(e, 80)).join('\n')}\n`);
   command.action(async (...values: unknown[]) => {
     const options = command.opts();
     const args: Record<string, unknown> = { json: options.json === true };
+    const missing = Object.entries(def.args).find(([name, arg]) => arg.type === 'string' && arg.required && options[camel(name)] === undefined);
+    if (missing) {
+      const [name, arg] = missing;
+      const option = `${arg.alias ? `-${arg.alias}, ` : ''}--${name} <${arg.value ?? 'value'}>`;
+      report(args.json as boolean, new HotpatchError('E_USAGE', `missing ${option}: ${arg.description}; see wasm-hotpatch ${def.name} --help`));
+      return;
+    }
     let position = 0;
     for (const [name, arg] of Object.entries(def.args)) {
       if (arg.type === 'positional') args[name] = values[position++];
@@ -97,4 +106,25 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
     const hint = `; see wasm-hotpatch ${command ? `${command} ` : ''}--help`;
     report(argv.includes('--json'), new HotpatchError('E_USAGE', `${message}${hint}`, { cause: error }));
   }
+}
+
+/** An example command, indented, broken into lines of at most `width` columns with shell continuations. */
+function shellLines(example: string, width: number): string {
+  const lines: string[] = [];
+  let line = '  ';
+  // An option stays on one line with its value.
+  const words = example.split(' ').reduce<string[]>((acc, word) => {
+    const last = acc.at(-1);
+    if (last?.startsWith('-') && !last.includes(' ') && !word.startsWith('-')) acc[acc.length - 1] = `${last} ${word}`;
+    else acc.push(word);
+    return acc;
+  }, []);
+  for (const word of words) {
+    if (line.trim() !== '' && line.length + 1 + word.length + 2 > width) {
+      lines.push(`${line} \\`);
+      line = '      ';
+    }
+    line += line.trim() === '' ? word : ` ${word}`;
+  }
+  return [...lines, line].join('\n');
 }
