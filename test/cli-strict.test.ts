@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import { guard } from '../src/cli/_io.js';
+import { Terminal } from './terminal.js';
 import { files } from '../src/demo/account-service.js';
 
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -164,5 +165,28 @@ describe('serve --json', () => {
     }
     expect(await exited).toBe(0);
     expect(out.trim().split('\n').map((l) => JSON.parse(l).event)).toEqual(['serving', 'stopped']);
+  });
+});
+
+describe('colour', () => {
+  const inspect = `node dist/cli/main.js inspect ${baseline}`;
+
+  it('in a terminal, unless NO_COLOR is set; never when piped', async () => {
+    const screens: string[] = [];
+    for (const env of [{ NO_COLOR: '' }, { NO_COLOR: '1' }]) {
+      const term = new Terminal(100, 30, inspect, env);
+      try {
+        await term.waitForExit();
+        screens.push(term.screen(false, true));
+      } finally {
+        term.close();
+      }
+    }
+    expect(screens[0]).toContain('\x1b[2m() -> (i32)'); // signatures dimmed, as the terminal shows them
+    expect(screens[1]).toContain('() -> (i32)');
+    expect(screens[1]).not.toContain('\x1b[');
+    const piped = await run(['inspect', baseline], { NO_COLOR: undefined });
+    expect(piped.stdout).toContain('baseline');
+    expect(piped.stdout).not.toContain('\x1b[');
   });
 });

@@ -1,45 +1,10 @@
 // The live demo in a real terminal (tmux), read back from the screen: the panel is drawn once at
 // 80, 120 and 200 columns and after a resize, never repeated down the screen (issue 16).
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { Terminal } from './terminal.js';
 
-const root = new URL('..', import.meta.url).pathname;
 const HEADER = 'wasm-hotpatch live demo';
-
-/** A tmux server of our own, so nothing of the user's sessions is touched. */
-class Terminal {
-  readonly socket = `hotpatch-test-${randomBytes(4).toString('hex')}`;
-
-  constructor(columns: number, rows: number, command: string) {
-    // One command queue: the options hold before the demo can exit. The pane stays readable after
-    // it exits; a clear screen is not copied into history, so history shows what is left to read.
-    const options = [['remain-on-exit', 'on'], ['scroll-on-clear', 'off']].flatMap(([name, value]) => ['set-option', '-g', name!, value!, ';']);
-    this.tmux('-f', '/dev/null', 'start-server', ';', ...options, 'new-session', '-d', '-x', String(columns), '-y', String(rows), '-c', root, '-e', 'NO_COLOR=', command);
-  }
-
-  tmux(...args: string[]): string {
-    return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
-  }
-
-  /** The visible screen, or with `all` the history above it too (tmux's "Pane is dead" line scrolls the screen by one). */
-  screen(all = false): string {
-    return this.tmux('capture-pane', '-p', ...(all ? ['-S', '-'] : []));
-  }
-
-  exited(): boolean {
-    return this.tmux('display-message', '-p', '#{pane_dead}').trim() === '1';
-  }
-
-  resize(columns: number, rows: number): void {
-    this.tmux('resize-window', '-x', String(columns), '-y', String(rows));
-  }
-
-  close(): void {
-    this.tmux('kill-server');
-  }
-}
 
 const count = (text: string, word: string): number => text.split(word).length - 1;
 

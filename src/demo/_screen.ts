@@ -44,8 +44,7 @@ export function createScreen(out: DemoStream): Screen {
         out.write(ansiEscapes.clearViewport);
         render = createLogUpdate(out);
       }
-      const width = out.columns ?? 80;
-      render([...panel, ...events.map((e) => hang(`  ${e}`, width, 11))].join('\n'));
+      render(fit(panel, events, out.columns ?? 80, out.rows ?? 24));
     },
     finish(text) {
       render.done();
@@ -55,12 +54,29 @@ export function createScreen(out: DemoStream): Screen {
   };
 }
 
+/**
+ * The panel and as many of the latest events as fit the terminal's height: log-update can erase
+ * only rows still on the screen, so a frame taller than the screen would repeat as it scrolls.
+ */
+function fit(panel: readonly string[], events: readonly string[], width: number, rows: number): string {
+  const lines = panel.map((line) => hang(line, width, 4).split('\n')).flat();
+  const blocks = events.map((e) => hang(`  ${e}`, width, 11).split('\n'));
+  let room = rows - 1 - lines.length;
+  let shown = 0;
+  while (shown < blocks.length && blocks[blocks.length - 1 - shown]!.length <= room - (shown + 1 < blocks.length ? 1 : 0)) {
+    room -= blocks[blocks.length - 1 - shown]!.length;
+    shown++;
+  }
+  const hidden = blocks.length - shown;
+  return [...lines, ...(hidden > 0 ? [`  … ${hidden} earlier event${hidden === 1 ? '' : 's'}`] : []), ...blocks.slice(hidden).flat()].join('\n');
+}
+
 /** Wraps a line at word boundaries to the width, continuation lines indented under its text. */
 function hang(line: string, width: number, indent: number): string {
   if (width <= indent + 20) return line; // too narrow to indent: log-update's hard wrap is all that fits
   const [first = '', ...rest] = wrapAnsi(line, width, { hard: true, trim: false }).split('\n');
   if (rest.length === 0) return first;
-  const tail = wrapAnsi(rest.join(' ').trimStart(), width - indent, { hard: true });
+  const tail = wrapAnsi(rest.map((part) => part.trim()).join(' '), width - indent, { hard: true });
   return [first, ...tail.split('\n').map((l) => `${' '.repeat(indent)}${l}`)].join('\n');
 }
 
