@@ -2,7 +2,7 @@
 // demo, every `npx wasm-hotpatch` command of the README, and the README's example, copied out of
 // the package. Packs the dist/ that `npm test` has just built.
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -101,5 +101,17 @@ describe('the packed package, installed into an empty project', () => {
     for (const file of ['example.ts', 'service.wasm', 'fix-name-overflow.wat', 'fix-name-overflow.json']) copyFileSync(join(examples, file), join(dir, file));
     const { stdout } = await exec(process.execPath, ['--import', tsx, 'example/example.ts'], { cwd: project });
     expect(stdout).toBe(readmeExampleOutput());
+  });
+
+  it('a file missing from the installation is an I/O error naming it, not a usage error', async () => {
+    const wasm = join(project, 'node_modules/wasm-hotpatch/patches/account-service/service.wasm');
+    renameSync(wasm, `${wasm}.away`);
+    try {
+      const failed = await npx(['wasm-hotpatch', 'demo', '--seconds', '1', '--json']).catch((e: { code: number; stdout: string }) => e);
+      expect(failed.code).toBe(2);
+      expect(JSON.parse(failed.stdout).error).toMatchObject({ code: 'E_IO', message: expect.stringContaining('service.wasm: ENOENT') });
+    } finally {
+      renameSync(`${wasm}.away`, wasm);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { fromUtf8 } from '../format/bytes.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildPatch } from '../build/build.js';
 import { prepare } from '../prepare/prepare.js';
@@ -46,8 +46,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   // A poll every 256 loop iterations: a request is ~15 ns here, so a patch waits a few µs at most.
   const baseline = await prepare(readFile(files.service), { safepoints: { interval: 256 } });
   const { bytes } = await buildPatch({
-    wat: readFileSync(files.patchWat, 'utf8'),
-    manifest: JSON.parse(readFileSync(files.patchManifest, 'utf8')),
+    wat: fromUtf8(readFile(files.patchWat)),
+    manifest: JSON.parse(fromUtf8(readFile(files.patchManifest))),
     baseline: baseline.bytes,
   });
   const guest = await WorkerGuest.start(baseline.bytes, { run: { export: 'run' } });
