@@ -3,9 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildPatch } from '../build/build.js';
 import { prepare } from '../prepare/prepare.js';
 import { WorkerGuest } from '../runtime/index.js';
+import type { ServedAt } from '../runtime/protocol.js';
 import { files, readFile } from './account-service.js';
 import { PhaseRates } from './_rates.js';
-import { createScreen, type DemoStream } from './_screen.js';
+import { createScreen, type DemoStream, type Screen } from './_screen.js';
 
 /** Options of the live demo. */
 export interface DemoOptions {
@@ -35,8 +36,8 @@ const percentile = (sorted: number[], p: number): number => sorted[Math.min(sort
 /**
  * The main job. The account service from patches/ runs in a worker, generating and handling a
  * steady stream of requests inside the guest — one in 200 an exploit of its role-overwrite bug —
- * and never returns to its host. The security patch is applied while it runs (at a safepoint or an interrupt),
- * reverted, and applied again; the host watches from outside and checks the guest's invariants.
+ * and never returns to its host. The security patch is applied while it runs (at a safepoint or
+ * an interrupt), reverted, and applied again; the host watches from outside and checks the guest's invariants.
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const duration = options.duration ?? 9000;
@@ -81,7 +82,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       phase = next;
       const bankOk = (await guest.call('bank_ok')) === 1;
       events.push(
-        `${at()}  ${next === 'patched' ? paint('green', 'applied ') : paint('yellow', 'reverted')} "${patch.id}" in the running guest: acknowledged in ${(answer.latency * 1000).toFixed(1)} µs (slots written in ${((answer.commit ?? 0) * 1000).toFixed(2)} µs, at ${article(answer.servedAt)} ${answer.servedAt}); bank ${bankOk ? paint('green', 'balanced') : paint('red', 'OFF')}`,
+        `${at()}  ${next === 'patched' ? paint('green', 'applied ') : paint('yellow', 'reverted')} "${patch.id}" in the running guest: acknowledged in ${(answer.latency * 1000).toFixed(1)} µs (slots written in ${((answer.commit ?? 0) * 1000).toFixed(2)} µs, ${WHERE[answer.servedAt]}); bank ${bankOk ? paint('green', 'balanced') : paint('red', 'OFF')}`,
       );
     };
 
@@ -140,22 +141,25 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       bankTotalKept: (await guest.call('bank_ok')) === 1,
       ranUntilStopped: guest.ended?.notice === 'returned',
     };
-    screen.finish(
-      [
-        '',
-        paint('bold', 'summary'),
-        `  requests served    ${summary.served.toLocaleString('en-US')}, dropped: ${summary.dropped} (counted after the guest was stopped)`,
-        `  escalations        ${summary.exploitsSucceeded.unpatched} while vulnerable, ${summary.exploitsSucceeded.patched} while patched (of ${summary.exploitsTried} attempts, before the latency trials)`,
-        `  apply latency      p50 ${summary.applyLatencyUs.p50.toFixed(1)} µs, p99 ${summary.applyLatencyUs.p99.toFixed(1)} µs (${summary.applyLatencyUs.trials} trials, host → busy worker → acknowledged)`,
-        `  state              checksum ${summary.stateChecksum}; bank ${summary.bankTotalKept ? 'balanced' : 'OFF'}; guest ${summary.ranUntilStopped ? 'ran until stopped, never restarted' : guest.state}`,
-        '',
-      ].join('\n'),
-    );
+    screen.finish(summaryText(summary, paint, guest.state));
     return summary;
   } finally {
     await guest.close();
   }
 }
 
-/** "a safepoint", "an interrupt", "an event-loop". */
-const article = (word: string): string => (/^[aeiou]/i.test(word) ? 'an' : 'a');
+/** Where the guest took a request, as the event line says it (issue 16: "at a interrupt"). */
+const WHERE: Record<ServedAt, string> = { safepoint: 'at a safepoint', interrupt: 'at an interrupt', 'event-loop': 'from its event loop' };
+
+/** The summary as people read it. */
+function summaryText(summary: DemoSummary, paint: Screen['paint'], state: string): string {
+  return [
+    '',
+    paint('bold', 'summary'),
+    `  requests served    ${summary.served.toLocaleString('en-US')}, dropped: ${summary.dropped} (counted after the guest was stopped)`,
+    `  escalations        ${summary.exploitsSucceeded.unpatched} while vulnerable, ${summary.exploitsSucceeded.patched} while patched (of ${summary.exploitsTried} attempts, before the latency trials)`,
+    `  apply latency      p50 ${summary.applyLatencyUs.p50.toFixed(1)} µs, p99 ${summary.applyLatencyUs.p99.toFixed(1)} µs (${summary.applyLatencyUs.trials} trials, host → busy worker → acknowledged)`,
+    `  state              checksum ${summary.stateChecksum}; bank ${summary.bankTotalKept ? 'balanced' : 'OFF'}; guest ${summary.ranUntilStopped ? 'ran until stopped, never restarted' : state}`,
+    '',
+  ].join('\n');
+}
