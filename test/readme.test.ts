@@ -27,6 +27,12 @@ describe('the README', () => {
     expect(stdout).not.toContain('\x1b[');
   });
 
+  it('demo: a run too short for its schedule still makes every switch, in order', async () => {
+    const { stdout } = await run(process.execPath, ['dist/cli/main.js', 'demo', '--seconds', '0.05'], { cwd: root, env: { ...process.env, NO_COLOR: '1' } });
+    expect(stdout.match(/(applied |reverted) "fix-name-overflow"/g)).toEqual(['applied  "fix-name-overflow"', 'reverted "fix-name-overflow"', 'applied  "fix-name-overflow"']);
+    expect(stdout).toContain('dropped: 0');
+  });
+
   it('example: the exploit works, stops when patched, and comes back when reverted', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'patches/account-service/example.ts'], { cwd: root });
     expect(stdout).toContain('exploit as user 5 (unpatched):     WORKS');
