@@ -35,9 +35,13 @@ export function writeOutput(path: string, bytes: Uint8Array | string): void {
   }
 }
 
-const color = (format: Parameters<typeof styleText>[0], text: string): string =>
-  process.stdout.isTTY && !process.env.NO_COLOR ? styleText(format, text) : text;
+/** Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org). */
+const colors = (stream: NodeJS.WriteStream): boolean => stream.isTTY === true && !process.env.NO_COLOR;
 
+const color = (format: Parameters<typeof styleText>[0], text: string, stream: NodeJS.WriteStream = process.stdout): string =>
+  colors(stream) ? styleText(format, text, { validateStream: false }) : text;
+
+/** Styles for command output; plain text when stdout is not a terminal or NO_COLOR is set. */
 export const paint = {
   ok: (t: string) => color('green', t),
   bad: (t: string) => color('red', t),
@@ -50,16 +54,26 @@ export function emit(json: boolean, data: unknown, text: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`);
 }
 
+/** Reports an error as one line on stderr (or a JSON error object on stdout) and sets the exit code: 1 for usage, 2 otherwise. */
+export function report(json: boolean, err: HotpatchError): void {
+  if (json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
+  else process.stderr.write(`${color('red', 'error', process.stderr)} ${err.code}: ${err.message}\n`);
+  process.exitCode = err.code === 'E_USAGE' ? EXIT.usage : EXIT.error;
+}
+
 /**
  * Runs a command body, turning errors into one readable line (or a JSON error object) and an exit code.
+ * Anything that is not a HotpatchError is a bug: E_INTERNAL, never passed off as bad input.
  */
 export async function guard(json: boolean, body: () => Promise<number | void>): Promise<void> {
   try {
     process.exitCode = (await body()) ?? EXIT.ok;
   } catch (error) {
-    const err = error instanceof HotpatchError ? error : new HotpatchError('E_USAGE', (error as Error).message ?? String(error), { cause: error });
-    if (json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
-    else process.stderr.write(`${paint.bad('error')} ${err.code}: ${err.message}\n`);
-    process.exitCode = err.code === 'E_USAGE' ? EXIT.usage : EXIT.error;
+    report(json, error instanceof HotpatchError ? error : internal(error));
   }
+}
+
+function internal(error: unknown): HotpatchError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new HotpatchError('E_INTERNAL', `${message} (a bug in wasm-hotpatch; please report it with the command that caused it)`, { cause: error });
 }

@@ -1,25 +1,30 @@
 #!/usr/bin/env node
-import { defineCommand, runMain } from 'citty';
+import { Command } from 'commander';
 import { createRequire } from 'node:module';
+import { runProgram, toCommander } from './_command.js';
+import build from './build.js';
+import demo from './demo.js';
+import diff from './diff.js';
+import inspect from './inspect.js';
+import keygen from './keygen.js';
+import prepare from './prepare.js';
+import { apply, revert, status } from './remote.js';
+import serve from './serve.js';
+import sign from './sign.js';
+import verify from './verify.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
-const main = defineCommand({
-  meta: { name: 'wasm-hotpatch', version, description: 'Hotpatch functions of running WebAssembly guests.' },
-  subCommands: {
-    prepare: () => import('./prepare.js').then((m) => m.default),
-    build: () => import('./build.js').then((m) => m.default),
-    diff: () => import('./diff.js').then((m) => m.default),
-    inspect: () => import('./inspect.js').then((m) => m.default),
-    keygen: () => import('./keygen.js').then((m) => m.default),
-    sign: () => import('./sign.js').then((m) => m.default),
-    verify: () => import('./verify.js').then((m) => m.default),
-    serve: () => import('./serve.js').then((m) => m.default),
-    apply: () => import('./remote.js').then((m) => m.apply),
-    revert: () => import('./remote.js').then((m) => m.revert),
-    status: () => import('./remote.js').then((m) => m.status),
-    demo: () => import('./demo.js').then((m) => m.default),
-  },
+// A reader that stops early (`| head`) is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
 });
 
-await runMain(main);
+const program = new Command('wasm-hotpatch')
+  .description('Hotpatch functions of running WebAssembly guests.')
+  .version(version, '-v, --version')
+  .addHelpText('after', '\nRun wasm-hotpatch <command> --help for its options and an example.\n');
+for (const command of [prepare, build, diff, inspect, keygen, sign, verify, serve, apply, revert, status, demo]) program.addCommand(toCommander(command as never));
+
+await runProgram(program, process.argv.slice(2));

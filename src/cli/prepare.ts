@@ -1,63 +1,75 @@
-import { defineCommand } from 'citty';
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { HotpatchError } from '../errors.js';
 import { prepare } from '../prepare/prepare.js';
-import { emit, guard, paint, readInput, writeOutput } from './_io.js';
+import { defineCommand } from './_command.js';
+import { emit, paint, readInput, writeOutput } from './_io.js';
 
 export default defineCommand({
-  meta: {
-    name: 'prepare',
-    description: 'Make a Wasm module hotpatch-ready (a baseline).\nExample: wasm-hotpatch prepare app.wasm -o app.baseline.wasm --exclude "^_"',
-  },
+  name: 'prepare',
+  description: 'Make a Wasm module hotpatch-ready (a baseline). The output must be a new file: the input is the build `diff` compares against later.',
+  examples: ['wasm-hotpatch prepare app.wasm -o app.baseline.wasm --exclude "^_"'],
   args: {
     input: { type: 'positional', description: 'the module to prepare', required: true },
-    output: { type: 'string', alias: 'o', description: 'where to write the baseline', required: true },
-    only: { type: 'string', description: 'only functions whose name or export name matches this regex become patchable' },
-    exclude: { type: 'string', description: 'functions whose name or export name matches this regex stay unpatchable' },
-    dispatch: { type: 'string', description: 'entry (default: direct calls, a flag check at entry) or indirect (every call through the table)' },
-    safepoints: { type: 'string', description: 'insert safepoints: loops, entries or loops,entries (for guests that never return to the host)' },
-    interval: { type: 'string', description: 'poll the safepoint handler every N passes (a power of two; default 1024)' },
-    consistency: { type: 'string', description: 'next-call (default) or quiescent (count running activations; apply waits until the targets are idle)' },
-    json: { type: 'boolean', description: 'print the manifest summary as JSON' },
+    output: { type: 'string', alias: 'o', value: 'file', description: 'where to write the baseline (not the input)', required: true },
+    only: { type: 'string', value: 'regex', description: 'only functions whose name or export name matches become patchable' },
+    exclude: { type: 'string', value: 'regex', description: 'functions whose name or export name matches stay unpatchable' },
+    dispatch: { type: 'string', value: 'design', description: 'entry (default: a flag check at entry) or indirect (every call through the table)' },
+    safepoints: { type: 'string', value: 'kinds', description: 'insert safepoints: loops, entries or loops,entries' },
+    interval: { type: 'string', value: 'n', description: 'poll every N passes (a power of two; default 1024)' },
+    consistency: { type: 'string', value: 'mode', description: 'next-call (default) or quiescent (apply waits until the targets are idle)' },
   },
-  async run({ args }) {
-    await guard(Boolean(args.json), async () => {
-      const started = performance.now();
-      const input = readInput(args.input);
-      const baseline = await prepare(input, {
-        ...(args.only ? { only: args.only } : {}),
-        ...(args.exclude ? { exclude: args.exclude } : {}),
-        ...(args.dispatch ? { dispatch: args.dispatch as 'entry' } : {}),
-        ...(args.safepoints || args.interval ? { safepoints: safepointsArg(args.safepoints ?? 'loops', args.interval) } : {}),
-        ...(args.consistency ? { consistency: args.consistency as 'next-call' } : {}),
-      });
-      writeOutput(args.output, baseline.bytes);
-      const m = baseline.manifest;
-      const summary = {
-        output: args.output,
-        id: m.id,
-        dispatch: m.dispatch,
-        consistency: m.consistency ?? 'next-call',
-        safepoints: m.safepoints ?? null,
-        functions: m.functions.length,
-        patchable: m.slots,
-        notPatchable: m.functions.filter((f) => f.slot === undefined).map((f) => ({ name: f.name, reason: f.reason })),
-        bytes: { input: input.length, output: baseline.bytes.length },
-        milliseconds: Math.round(performance.now() - started),
-      };
-      emit(Boolean(args.json), summary, () =>
-        [
-          `${paint.ok('prepared')} ${args.input} → ${args.output} ${paint.dim(`(${summary.milliseconds} ms)`)}`,
-          `  baseline id  ${m.id}`,
-          `  dispatch     ${m.dispatch}${m.consistency === 'quiescent' ? ', quiescent' : ''}`,
-          ...(m.safepoints ? [`  safepoints   ${[m.safepoints.loops && 'loops', m.safepoints.entries && 'entries'].filter(Boolean).join(', ')} every ${m.safepoints.interval}`] : []),
-          `  patchable    ${m.slots} of ${m.functions.length} functions${summary.notPatchable.length ? paint.dim(` (${summary.notPatchable.length} not: ${[...new Set(summary.notPatchable.map((f) => f.reason))].join('; ')})`) : ''}`,
-          `  size         ${input.length} → ${baseline.bytes.length} bytes`,
-        ].join('\n'),
-      );
+  async run(args) {
+    const started = performance.now();
+    const input = readInput(args.input);
+    refuseOverwrite(args.input, args.output);
+    const baseline = await prepare(input, {
+      ...(args.only ? { only: args.only } : {}),
+      ...(args.exclude ? { exclude: args.exclude } : {}),
+      ...(args.dispatch ? { dispatch: args.dispatch as 'entry' } : {}),
+      ...(args.safepoints || args.interval ? { safepoints: safepointsArg(args.safepoints ?? 'loops', args.interval) } : {}),
+      ...(args.consistency ? { consistency: args.consistency as 'next-call' } : {}),
     });
+    writeOutput(args.output, baseline.bytes);
+    const m = baseline.manifest;
+    const summary = {
+      output: args.output,
+      id: m.id,
+      dispatch: m.dispatch,
+      consistency: m.consistency ?? 'next-call',
+      safepoints: m.safepoints ?? null,
+      functions: m.functions.length,
+      patchable: m.slots,
+      notPatchable: m.functions.filter((f) => f.slot === undefined).map((f) => ({ name: f.name, reason: f.reason })),
+      bytes: { input: input.length, output: baseline.bytes.length },
+      milliseconds: Math.round(performance.now() - started),
+    };
+    emit(args.json, summary, () =>
+      [
+        `${paint.ok('prepared')} ${args.input} → ${args.output} ${paint.dim(`(${summary.milliseconds} ms)`)}`,
+        `  baseline id  ${m.id}`,
+        `  dispatch     ${m.dispatch}${m.consistency === 'quiescent' ? ', quiescent' : ''}`,
+        ...(m.safepoints ? [`  safepoints   ${[m.safepoints.loops && 'loops', m.safepoints.entries && 'entries'].filter(Boolean).join(', ')} every ${m.safepoints.interval}`] : []),
+        `  patchable    ${m.slots} of ${m.functions.length} functions${summary.notPatchable.length ? paint.dim(` (${summary.notPatchable.length} not: ${[...new Set(summary.notPatchable.map((f) => f.reason))].join('; ')})`) : ''}`,
+        `  size         ${input.length} → ${baseline.bytes.length} bytes`,
+      ].join('\n'),
+    );
   },
 });
 
+/** The input is the build `diff` needs later: writing the baseline over it would lose it. */
+function refuseOverwrite(input: string, output: string): void {
+  const real = (path: string): string => {
+    try {
+      return realpathSync(path);
+    } catch {
+      return resolve(path);
+    }
+  };
+  if (real(input) === real(output)) {
+    throw new HotpatchError('E_USAGE', `-o ${output} is the input: prepare writes a new file and keeps the original build (diff needs it); choose another output, e.g. -o ${output.replace(/(\.wasm)?$/, '.baseline.wasm')}`);
+  }
+}
 
 /** `--safepoints loops,entries --interval 256` → prepare's safepoint options; an unknown word is refused. */
 function safepointsArg(kinds: string, interval: string | undefined) {

@@ -1,20 +1,20 @@
-import { defineCommand } from 'citty';
-import { fromUtf8 } from '../format/bytes.js';
 import { trustKey, verifySignature } from '../format/signature.js';
-import { emit, guard, paint, readInput } from './_io.js';
+import { emit, paint, readInput } from './_io.js';
+import { readKey } from './_keys.js';
+import { defineCommand } from './_command.js';
 
 export default defineCommand({
-  meta: { name: 'verify', description: 'Check a patch\'s signature against trusted public keys.\nExample: wasm-hotpatch verify fix.patch.wasm --trust release.pub' },
+  name: 'verify',
+  summary: "Check a patch's signature against trusted keys",
+  description: "Check a patch's signature against trusted public keys.",
+  examples: ['wasm-hotpatch verify fix.patch.wasm --trust release.pub'],
   args: {
     input: { type: 'positional', description: 'the patch', required: true },
-    trust: { type: 'string', description: 'trusted public key(s) (PEM), comma-separated', required: true },
-    json: { type: 'boolean', description: 'print the result as JSON' },
+    trust: { type: 'string', value: 'files', description: 'trusted public key(s) (PEM), comma-separated', required: true },
   },
-  async run({ args }) {
-    await guard(Boolean(args.json), async () => {
-      const keys = await Promise.all(args.trust.split(',').map((path) => trustKey(fromUtf8(readInput(path.trim())))));
-      const id = await verifySignature(readInput(args.input), keys);
-      emit(Boolean(args.json), { verified: true, keyId: id }, () => `${paint.ok('verified')} ${args.input}: signed by trusted key ${id}`);
-    });
+  async run(args) {
+    const keys = await Promise.all(args.trust.split(',').map((path) => trustKey(readKey(path.trim(), 'public', '--trust'))));
+    const id = await verifySignature(readInput(args.input), keys);
+    emit(args.json, { verified: true, keyId: id }, () => `${paint.ok('verified')} ${args.input}: signed by trusted key ${id}`);
   },
 });

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { HotpatchError } from '../errors.js';
 
 /** Request kinds of patches/account-service/service.c. */
 export const Request = { setName: 1, deposit: 2, withdraw: 3, audit: 4, balance: 5 } as const;
@@ -27,7 +29,17 @@ export const files = {
   patchManifest: new URL('../../patches/account-service/fix-name-overflow.json', import.meta.url),
 };
 
-export const readFile = (url: URL): Uint8Array => new Uint8Array(readFileSync(url));
+/**
+ * Reads one of the example's files.
+ * @throws HotpatchError E_IO (missing from this installation)
+ */
+export function readFile(url: URL): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(url));
+  } catch (cause) {
+    throw new HotpatchError('E_IO', `cannot read the example file ${fileURLToPath(url)}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause });
+  }
+}
 
 /** A client of the service: writes payloads into the request buffer and calls `handle`. */
 export class AccountClient {
