@@ -143,7 +143,7 @@ function overheadSpec(suite: Suite): TopLevelSpec {
 function distributionSpec(suite: Suite): TopLevelSpec {
   const data = suite.rows.flatMap((r) => (r.samplesUs ?? [r.medianUs]).map((us) => ({ case: r.case, variant: r.variant, us })));
   const variants = variantOrder(data);
-  const x = { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'µs (log scale)', axis: { grid: true, gridColor: '#eee' } } as const;
+  const x = { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'µs (log scale)', axis: { grid: true, gridColor: '#eee', tickCount: 5 } } as const;
   return {
     ...frame(suite, 'box: quartiles and median, whiskers: min to max; dots: every sample.'),
     data: { values: data },

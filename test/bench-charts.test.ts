@@ -48,4 +48,16 @@ describe('benchmark charts', () => {
     expect(labels).toEqual(expect.arrayContaining(['prepared (entry)', 'prepared (indirect)', '1.96×', '0.729×']));
     expect(labels).not.toContain('original');
   });
+
+  it('draws first vs warm apply as distributions: one dot per process sample, every series named', async () => {
+    const suite = recorded('first-apply');
+    expect(chartKind(suite)).toBe('distribution');
+    const svg = await renderChart(suite);
+    expect(svg.startsWith('<svg')).toBe(true);
+    const samples = suite.rows.reduce((n, r) => n + r.samplesUs!.length, 0);
+    expect(samples).toBe(90);
+    expect(items(svg, 'symbol')).toBe(samples);
+    const labels = texts(svg);
+    expect(labels).toEqual(expect.arrayContaining(['first write in a fresh process', 'warm: median of 200 more in the same processes', 'raw table.set (reference)', 'guest.apply(patch), whole call', 'guest.apply(patch), commit as the engine timed it']));
+  });
 });
