@@ -62,6 +62,7 @@ export default async function firstApply(): Promise<Suite> {
         `One sample per process (${PROCESSES} processes per mode); a warm sample is that process's median over 200 applies (each after a revert).`,
         "The commit is the engine's own figure (the `applied` event's `commit`: the table writes alone); the whole call adds checks, stacks and the event.",
         'Guest construction writes slot 0 once, so V8 has compiled the slot setter before the first apply.',
+        '200 applies do not get the engine optimized by V8: the commit-latency suite, timing thousands after a warm-up, is the steady state.',
       ],
     };
   } finally {
