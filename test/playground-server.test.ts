@@ -26,6 +26,16 @@ function get(path: string, host = url.host, method = 'GET'): Promise<{ status: n
   });
 }
 
+/** The playground's command with arguments it must refuse: its exit code and stderr. */
+async function failing(args: string[]): Promise<{ code: number; stderr: string }> {
+  try {
+    await run('npx', ['tsx', 'src/playground/main.ts', ...args], { cwd: root, timeout: 30_000 });
+  } catch (error) {
+    return error as { code: number; stderr: string };
+  }
+  throw new Error(`playground ${args.join(' ')} did not fail`);
+}
+
 beforeAll(async () => {
   server = spawn('npm', ['run', '--silent', 'playground', '--', '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   let out = '';
@@ -75,10 +85,10 @@ describe('npm run playground', () => {
   });
 
   it('refuses a trusted key that is not one, and unknown flags', async () => {
-    const bad = await run('npx', ['tsx', 'src/playground/main.ts', '--trust', '/dev/null'], { cwd: root }).catch((e: { code: number; stderr: string }) => e);
+    const bad = await failing(['--trust', '/dev/null']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^E_BAD_SIGNATURE: not an Ed25519 public key/);
-    const flag = await run('npx', ['tsx', 'src/playground/main.ts', '--prot', '1'], { cwd: root }).catch((e: { code: number; stderr: string }) => e);
+    const flag = await failing(['--prot', '1']);
     expect(flag.code).toBe(2);
     expect(flag.stderr).toMatch(/^E_USAGE: Unknown option '--prot'/);
   });
