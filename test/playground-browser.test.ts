@@ -13,6 +13,8 @@ if (!hasChromium) process.stderr.write(`playground-browser: skipped, ${CHROMIUM}
 /** Requests the guest serves between two reads of its counters: ~4000 exploit attempts (one in 200). */
 const TRAFFIC = 800_000;
 const WAIT = { timeout: 30_000 };
+/** A name for 127.0.0.1 that is not localhost: a page served under it is not a secure context. */
+const INSECURE = 'playground.test';
 
 let playground: Playground;
 let context: BrowserContext;
@@ -47,12 +49,12 @@ async function download(path: string): Promise<Uint8Array> {
 
 describe.skipIf(!hasChromium)('the browser playground in headless Chromium', () => {
   beforeAll(async () => {
-    playground = await startPlayground();
+    playground = await startPlayground({ names: [INSECURE] });
     userDataDir = mkdtempSync(join(tmpdir(), 'playground-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--host-resolver-rules=MAP ${INSECURE} 127.0.0.1`],
       viewport: { width: 1200, height: 900 },
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -105,6 +107,8 @@ describe.skipIf(!hasChromium)('the browser playground in headless Chromium', () 
     await logged('rejected', '[data-code~="E_BAD_SIGNATURE"]').waitFor(WAIT);
     await page.setInputFiles('#file', { name: 'unsigned.wasm', mimeType: 'application/wasm', buffer: Buffer.from(await download('/patches/fix-name-overflow.unsigned.wasm')) });
     await logged('rejected', '[data-code~="E_UNSIGNED"]').waitFor(WAIT);
+    await drop('offered-tampered.wasm', await download('/patches/fix-name-overflow.tampered.wasm'));
+    await expect.poll(() => logged('rejected', '[data-code~="E_BAD_SIGNATURE"]').count(), WAIT).toBe(2);
     const before = await value('escalations');
     await trafficAfter(await value('served'));
     expect(await value('escalations')).toBeGreaterThan(before);
@@ -121,5 +125,19 @@ describe.skipIf(!hasChromium)('the browser playground in headless Chromium', () 
     // README's picture: PLAYGROUND_SCREENSHOT=src/playground/screenshot.png npx vitest run … test/playground-browser.test.ts
     if (process.env.PLAYGROUND_SCREENSHOT) await page.screenshot({ path: process.env.PLAYGROUND_SCREENSHOT, fullPage: true });
     expect(pageErrors).toEqual([]);
+  });
+
+  it('outside a secure context, shows the engine\'s typed error instead of failing obscurely', async () => {
+    const insecure = await context.newPage();
+    try {
+      const port = new URL(playground.url).port;
+      await insecure.goto(`http://${INSECURE}:${port}/`);
+      expect(await insecure.evaluate(() => window.isSecureContext)).toBe(false);
+      const fatal = insecure.locator('#fatal[data-code="E_NO_WEBCRYPTO"]');
+      await fatal.waitFor(WAIT);
+      expect(await fatal.textContent()).toMatch(/^E_NO_WEBCRYPTO: WebCrypto \(crypto\.subtle\) is not available.*secure context/);
+    } finally {
+      await insecure.close();
+    }
   });
 });

@@ -13,6 +13,12 @@ export interface PlaygroundOptions {
   readonly port?: number;
   /** More public keys (PEM) the page's guest trusts, beside the session key. */
   readonly trustedKeys?: readonly string[];
+  /**
+   * More host names to answer to besides 127.0.0.1 and localhost (it still listens on 127.0.0.1
+   * alone). Under any other name the page is not a secure context: browsers withhold WebCrypto,
+   * and the page shows the engine's E_NO_WEBCRYPTO.
+   */
+  readonly names?: readonly string[];
 }
 
 /** A running playground server. */
@@ -101,11 +107,10 @@ async function assets(extraKeys: readonly string[]): Promise<{ assets: Map<strin
   return { assets, keyId: signed.keyId };
 }
 
-function respond(assets: Map<string, Asset>, port: () => number) {
+function respond(assets: Map<string, Asset>, names: readonly string[], port: () => number) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    // Loopback only, and only under its own name: a rebound DNS name gets nothing.
-    const host = req.headers.host ?? '';
-    if (host !== `127.0.0.1:${port()}` && host !== `localhost:${port()}`) {
+    // Loopback only, and only under its own names: a rebound DNS name gets nothing.
+    if (!names.some((name) => req.headers.host === `${name}:${port()}`)) {
       res.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request\n');
       return;
     }
@@ -131,7 +136,7 @@ function respond(assets: Map<string, Asset>, port: () => number) {
 export async function startPlayground(options: PlaygroundOptions = {}): Promise<Playground> {
   const { assets: served, keyId } = await assets(options.trustedKeys ?? []);
   let port = 0;
-  const server = createServer(respond(served, () => port));
+  const server = createServer(respond(served, ['127.0.0.1', 'localhost', ...(options.names ?? [])], () => port));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (cause: Error) => reject(new HotpatchError('E_IO', `cannot listen on 127.0.0.1:${options.port ?? 0}: ${cause.message}`, { cause })));
     server.listen(options.port ?? 0, '127.0.0.1', resolve);
