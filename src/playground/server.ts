@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
 import { generateKeys, signPatch } from '../build/sign.js';
 import { HotpatchError } from '../errors.js';
+import { parseModule } from '../format/module.js';
 import { trustKey } from '../format/signature.js';
 import type { PlaygroundConfig } from './browser/page.js';
 
@@ -64,10 +65,11 @@ async function bundle(): Promise<Record<string, Asset>> {
   return Object.fromEntries(result.outputFiles.map((f) => [f.path, { type: 'text/javascript; charset=utf-8', body: f.contents }]));
 }
 
-/** A copy of signed bytes with one byte of code changed, as an attacker in the middle would. */
+/** A copy of signed bytes with one byte of the patch's code changed, as an attacker in the middle would. */
 function tamper(signed: Uint8Array): Uint8Array {
   const copy = signed.slice();
-  copy[Math.floor(copy.length / 3)]! ^= 0x01;
+  const body = parseModule(signed).bodies[0]!;
+  copy[body.codeStart + Math.floor((body.end - body.codeStart) / 2)]! ^= 0x01;
   return copy;
 }
 
