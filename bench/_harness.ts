@@ -1,4 +1,5 @@
 import { Bench } from 'tinybench';
+import { progress } from './_progress.js';
 
 /** One row of a result table: a variant's median time and its ratio to the reference in the same run. */
 export interface Row {
@@ -9,6 +10,8 @@ export interface Row {
   /** Median over rounds of (variant / reference) measured in the same round. */
   readonly ratio: number;
   readonly p99Us?: number;
+  /** Every sample, in microseconds, where a suite keeps them (e.g. one per fresh process): drawn as a distribution. */
+  readonly samplesUs?: readonly number[];
 }
 
 export interface Suite {
@@ -38,11 +41,13 @@ export async function compare(
 ): Promise<Row[]> {
   const names = Object.keys(variants);
   const perRound = new Map<string, { p50: number; p99: number }[]>(names.map((n) => [n, []]));
+  progress().case(caseName, rounds * names.length);
   for (let r = 0; r < rounds; r++) {
     const order = names.map((_, i) => names[(i + r) % names.length]!);
     // Slow tasks (prepare, diff: 50–800 ms each) pass a small minimum of iterations, or one round
     // would take minutes; fast ones run for `time` ms whatever the minimum.
     const bench = new Bench({ time, warmupTime: time / 4, iterations, warmupIterations: Math.min(iterations, 8) });
+    bench.addEventListener('cycle', () => progress().step());
     for (const name of order) {
       const v = variants[name]!;
       bench.add(name, v.fn, { ...(v.beforeEach ? { beforeEach: v.beforeEach } : {}), ...(v.afterEach ? { afterEach: v.afterEach } : {}) });

@@ -10,6 +10,7 @@ import { WorkerGuest } from '../src/runtime/index.js';
 import { interruptible } from '../src/runtime/interrupts.js';
 import { INTERRUPT_KEY } from '../src/runtime/protocol.js';
 import { quick, round, type Row, type Suite } from './_harness.js';
+import { progress } from './_progress.js';
 
 const TRIALS = quick ? 200 : 1000;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
@@ -69,10 +70,13 @@ export default async function crossThread(): Promise<Suite> {
   const rows: Row[] = [];
   const notes: string[] = [];
   for (const interval of [256, 1024, 0]) {
-    const r = await raw(interval);
-    const e = await engine(interval);
-    const base = pct(r, 50);
     const name = interval ? `busy worker, poll every ${interval} iterations` : 'busy worker, no safepoints, reached by interrupts';
+    progress().case(name, 2);
+    const r = await raw(interval);
+    progress().step();
+    const e = await engine(interval);
+    progress().step();
+    const base = pct(r, 50);
     const mechanism = interval ? 'raw: flag in shared memory + table.set (reference)' : 'raw: inspector interrupt + table.set (reference)';
     for (const [variant, xs] of [[mechanism, r], ['WorkerGuest.apply (1-function patch)', e]] as const) {
       rows.push({ case: name, variant: `${variant} p50`, medianUs: round(pct(xs, 50)), ratio: Number((pct(xs, 50) / base).toPrecision(3)) });

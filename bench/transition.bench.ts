@@ -7,6 +7,7 @@ import { watToWasm } from '../src/build/wat.js';
 import { prepare } from '../src/prepare/prepare.js';
 import { ThreadedGuest } from '../src/runtime/index.js';
 import { quick, round, type Row, type Suite } from './_harness.js';
+import { progress } from './_progress.js';
 
 const TRIALS = quick ? 20 : 200;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
@@ -21,6 +22,7 @@ export default async function transition(): Promise<Suite> {
   const rows: Row[] = [];
   let reference = 0;
   for (const threads of [1, 2, 4, 8]) {
+    progress().case(`${threads} busy thread${threads === 1 ? '' : 's'}`, 1);
     const guest = await ThreadedGuest.start(baseline, { threads, memory: { module: 'env', name: 'memory', initial: 1, maximum: 1 }, run: { export: 'work' } });
     const patch = await guest.load(bytes);
     const times: number[] = [];
@@ -30,6 +32,7 @@ export default async function transition(): Promise<Suite> {
       await guest.revertTransition(patch.id).done;
     }
     await guest.close();
+    progress().step();
     if (threads === 1) reference = pct(times, 50);
     rows.push({ case: `${threads} busy thread${threads === 1 ? '' : 's'}`, variant: 'transition p50', medianUs: round(pct(times, 50)), ratio: Number((pct(times, 50) / reference).toPrecision(3)) });
     rows.push({ case: `${threads} busy thread${threads === 1 ? '' : 's'}`, variant: 'transition p99', medianUs: round(pct(times, 99)), ratio: Number((pct(times, 99) / reference).toPrecision(3)) });

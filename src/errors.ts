@@ -48,6 +48,7 @@ export type HotpatchErrorCode =
   | 'E_UNTRUSTED_KEY'
   | 'E_BAD_SIGNATURE'
   | 'E_PATCH_TOO_LARGE'
+  | 'E_NO_WEBCRYPTO'
   | 'E_INTERNAL'
   | 'E_REFUSED'
   | 'E_STORE_CORRUPT'

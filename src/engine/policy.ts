@@ -32,7 +32,7 @@ export function checkSize(data: Uint8Array, policy: PatchPolicy): void {
  * Size and signature, by a host's policy, before anything else looks at the bytes. Size and
  * the need for a signature are checked at once; only a signature to verify returns a promise,
  * so a host without keys keeps its load free of an extra turn of the event loop.
- * @throws HotpatchError E_PATCH_REJECTED (E_PATCH_TOO_LARGE, E_UNSIGNED, E_UNTRUSTED_KEY, E_BAD_SIGNATURE)
+ * @throws HotpatchError E_PATCH_REJECTED (E_PATCH_TOO_LARGE, E_UNSIGNED, E_UNTRUSTED_KEY, E_BAD_SIGNATURE, E_NO_WEBCRYPTO)
  */
 export function checkTrust(data: Uint8Array, policy: PatchPolicy): Promise<void> | undefined {
   checkSize(data, policy);

@@ -1,6 +1,7 @@
 import { HotpatchError, type Problem, throwProblems } from '../errors.js';
 import { ByteReader, ByteWriter, fromUtf8 } from './bytes.js';
 import { type ValType, looksLikeWasm } from './module.js';
+import { subtleCrypto } from './webcrypto.js';
 
 /** Custom section holding a baseline's manifest. */
 export const BASELINE_SECTION = 'hotpatch.baseline';
@@ -152,15 +153,21 @@ export function withoutRanges(bytes: Uint8Array, ranges: readonly { start: numbe
   return out;
 }
 
-/** SHA-256 of bytes, as lowercase hex (WebCrypto: works in Node and browsers). */
-export async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+/**
+ * SHA-256 of bytes, as lowercase hex (WebCrypto: works in Node and browsers).
+ * @throws HotpatchError E_NO_WEBCRYPTO outside a secure context
+ */
+export async function sha256(bytes: Uint8Array, purpose = 'to hash a module'): Promise<string> {
+  const digest = await subtleCrypto(purpose).digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** The id a baseline's bytes hash to: SHA-256 of the module without its baseline manifest section. */
+/**
+ * The id a baseline's bytes hash to: SHA-256 of the module without its baseline manifest section.
+ * @throws HotpatchError E_NO_WEBCRYPTO outside a secure context
+ */
 export async function computeBaselineId(bytes: Uint8Array): Promise<string> {
-  return sha256(withoutRanges(bytes, findCustomSections(bytes, BASELINE_SECTION)));
+  return sha256(withoutRanges(bytes, findCustomSections(bytes, BASELINE_SECTION)), "to check a baseline's id against its bytes (or pass verifyBaseline: false to trust them)");
 }
 
 // ---------------------------------------------------------------------------------------------

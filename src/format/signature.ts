@@ -1,6 +1,7 @@
 import { HotpatchError } from '../errors.js';
 import { fromUtf8 } from './bytes.js';
 import { customSection, findCustomSections, withoutRanges } from './manifest.js';
+import { subtleCrypto } from './webcrypto.js';
 
 /** Custom section holding a patch's signature: `{ keyId, signature }` (base64), over every other byte. */
 export const SIGNATURE_SECTION = 'hotpatch.signature';
@@ -14,9 +15,12 @@ export interface StoredSignature {
 const base64 = (bytes: Uint8Array): string => btoa(String.fromCharCode(...bytes));
 const unbase64 = (text: string): Uint8Array => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
-/** The key id of a public key: the first 16 hex digits of SHA-256 of its SPKI encoding. */
+/**
+ * The key id of a public key: the first 16 hex digits of SHA-256 of its SPKI encoding.
+ * @throws HotpatchError E_NO_WEBCRYPTO outside a secure context
+ */
 export async function keyId(spki: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', spki as Uint8Array<ArrayBuffer>));
+  const digest = new Uint8Array(await subtleCrypto('to compute a key id').digest('SHA-256', spki as Uint8Array<ArrayBuffer>));
   return Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
@@ -57,11 +61,16 @@ export interface TrustedKey {
   readonly key: CryptoKey;
 }
 
-/** Imports an Ed25519 public key (SPKI DER bytes, or PEM text). */
+/**
+ * Imports an Ed25519 public key (SPKI DER bytes, or PEM text).
+ * @throws HotpatchError E_BAD_SIGNATURE (not an Ed25519 public key), E_NO_WEBCRYPTO (outside a secure context)
+ */
 export async function trustKey(publicKey: Uint8Array | string): Promise<TrustedKey> {
+  // Asked before the try: a platform without WebCrypto is not a bad key.
+  const subtle = subtleCrypto('to import a trusted key');
   const spki = typeof publicKey === 'string' ? pemToDer(publicKey) : publicKey;
   try {
-    const key = await globalThis.crypto.subtle.importKey('spki', spki as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, ['verify']);
+    const key = await subtle.importKey('spki', spki as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, ['verify']);
     return { keyId: await keyId(spki), key };
   } catch (cause) {
     throw new HotpatchError('E_BAD_SIGNATURE', 'not an Ed25519 public key (SPKI, DER or PEM)', { cause });
@@ -75,14 +84,14 @@ function pemToDer(pem: string): Uint8Array {
 
 /**
  * Verifies a patch's signature against trusted keys.
- * @throws HotpatchError E_UNSIGNED, E_UNTRUSTED_KEY, E_BAD_SIGNATURE (a tampered byte anywhere)
+ * @throws HotpatchError E_UNSIGNED, E_UNTRUSTED_KEY, E_BAD_SIGNATURE (a tampered byte anywhere), E_NO_WEBCRYPTO
  */
 export async function verifySignature(bytes: Uint8Array, trusted: readonly TrustedKey[]): Promise<string> {
   const stored = readSignature(bytes);
   if (!stored) throw new HotpatchError('E_UNSIGNED', 'the patch is not signed, and this host requires signatures');
   const key = trusted.find((k) => k.keyId === stored.keyId);
   if (!key) throw new HotpatchError('E_UNTRUSTED_KEY', `the patch is signed by key ${stored.keyId}, which this host does not trust`);
-  const ok = await globalThis.crypto.subtle.verify({ name: 'Ed25519' }, key.key, stored.signature as Uint8Array<ArrayBuffer>, signedBytes(bytes) as Uint8Array<ArrayBuffer>);
+  const ok = await subtleCrypto('to verify a patch signature').verify({ name: 'Ed25519' }, key.key, stored.signature as Uint8Array<ArrayBuffer>, signedBytes(bytes) as Uint8Array<ArrayBuffer>);
   if (!ok) throw new HotpatchError('E_BAD_SIGNATURE', `the signature by key ${stored.keyId} does not match the patch: it was changed after signing`);
   return stored.keyId;
 }
