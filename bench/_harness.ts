@@ -9,6 +9,8 @@ export interface Row {
   /** Median over rounds of (variant / reference) measured in the same round. */
   readonly ratio: number;
   readonly p99Us?: number;
+  /** Interquartile range of the per-round ratios (interleaved suites): the spread the ratio comes with. */
+  readonly ratioIqr?: readonly [number, number];
 }
 
 export interface Suite {
@@ -81,7 +83,7 @@ export function markdown(suite: Suite): string {
     '',
     '| case | variant | median | ratio to reference |',
     '| --- | --- | ---: | ---: |',
-    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${formatUs(r.medianUs)} | ${r.ratio}× |`),
+    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${formatUs(r.medianUs)} | ${r.ratio}×${r.ratioIqr ? ` (${r.ratioIqr[0]}–${r.ratioIqr[1]})` : ''} |`),
     '',
     ...suite.notes.map((n) => `- ${n}`),
   ];
