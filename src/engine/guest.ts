@@ -9,10 +9,10 @@ import {
   type Dispatch,
   type PatchManifest,
   FORMAT_VERSION,
-  validateBaselineManifest,
+  parseBaselineManifest,
 } from '../format/manifest.js';
 import { unzlibSync } from 'fflate';
-import { fromUtf8 } from '../format/bytes.js';
+import { deriveOriginals } from '../format/originals.js';
 import { checkSize, checkTrust, type PatchPolicy, signaturesRequired } from './policy.js';
 import { parseModule } from '../format/module.js';
 import { COMMITTER_MIN_TARGETS, type Committer, finishCommitter, type StagedCommitter, stageCommitter } from './_committer.js';
@@ -36,6 +36,11 @@ export interface GuestOptions {
   readonly verifyBaseline?: boolean;
   /** What patches this host accepts: who must have signed them, how large they may be. */
   readonly policy?: PatchPolicy;
+  /**
+   * The baseline's bytes, for `adopt`: a baseline with derived originals rebuilds them from its
+   * own bodies when one is first needed (`instantiate` from bytes keeps them itself).
+   */
+  readonly baselineBytes?: Uint8Array;
 }
 
 
@@ -112,6 +117,7 @@ export class Guest extends EventTarget {
   readonly #patches = new Map<string, Patch>();
   readonly #stacks: PatchStacks<Patch>;
   #originals: WebAssembly.Exports | undefined;
+  readonly #bytes: Uint8Array | undefined;
   #hostPatches = 0;
   /** Milliseconds the last apply or revert spent writing table slots: the pause the guest saw. */
   lastCommit = 0;
@@ -139,6 +145,7 @@ export class Guest extends EventTarget {
     this.#active = manifest.active ? (instance.exports[manifest.active] as (slot: number) => number) : undefined;
     this.#hostImports = options.hostImports ?? {};
     this.#policy = options.policy ?? {};
+    this.#bytes = options.baselineBytes;
     // Compile the setter now (V8 compiles lazily) by writing slot 0's unpatched state again: the first apply is not the slow one.
     if (manifest.slots > 0) this.#set(0, this.#restore(0), 0);
     this.#hostNames = new Set(Object.entries(this.#hostImports).flatMap(([m, o]) => Object.keys(o).map((n) => `${m}.${n}`)));
@@ -151,11 +158,13 @@ export class Guest extends EventTarget {
   static async instantiate(source: Uint8Array | ArrayBuffer | WebAssembly.Module, imports: Imports = {}, options: GuestOptions = {}): Promise<Guest> {
     let module: WebAssembly.Module;
     let manifest: BaselineManifest;
+    let baselineBytes = options.baselineBytes;
     if (source instanceof WebAssembly.Module) {
       module = source;
       manifest = manifestOf(module);
     } else {
       const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
+      baselineBytes ??= bytes;
       manifest = decodeBaselineManifest(bytes);
       if (options.verifyBaseline !== false) {
         const id = await computeBaselineId(bytes);
@@ -175,7 +184,7 @@ export class Guest extends EventTarget {
     } catch (cause) {
       throw new HotpatchError('E_INSTANTIATE_FAILED', `baseline does not instantiate: ${(cause as Error).message}`, { cause });
     }
-    return new Guest(instance, module, manifest, options);
+    return new Guest(instance, module, manifest, baselineBytes ? { ...options, baselineBytes } : options);
   }
 
   /**
@@ -408,7 +417,7 @@ export class Guest extends EventTarget {
     if ('table' in original) return this.#table.get(original.table + fn.slot) as Function;
     const reason = this.manifest.noOriginal?.[String(fn.index)];
     if (reason) throw new HotpatchError('E_IMPORT_UNRESOLVED', `the original of "${fn.name}" is not available: ${reason}`);
-    this.#originals ??= this.#instantiateOriginals(original.section);
+    this.#originals ??= this.#instantiateOriginals(original);
     return this.#originals[String(fn.index)] as Function;
   }
 
@@ -416,10 +425,18 @@ export class Guest extends EventTarget {
    * Instantiates the baseline's originals module (entry dispatch), once, the first time something
    * needs an original. Synchronous, so a test stub can be installed from inside an import callback.
    */
-  #instantiateOriginals(name: string): WebAssembly.Exports {
-    const [compressed] = WebAssembly.Module.customSections(this.module, name);
-    if (!compressed) throw new HotpatchError('E_MANIFEST_INVALID', `baseline has no "${name}" section`);
-    const bytes = unzlibSync(new Uint8Array(compressed));
+  #instantiateOriginals(original: { readonly section: string } | { readonly derived: 'entry' }): WebAssembly.Exports {
+    let bytes: Uint8Array;
+    if ('section' in original) {
+      const [compressed] = WebAssembly.Module.customSections(this.module, original.section);
+      if (!compressed) throw new HotpatchError('E_MANIFEST_INVALID', `baseline has no "${original.section}" section`);
+      bytes = unzlibSync(new Uint8Array(compressed));
+    } else {
+      if (!this.#bytes) {
+        throw new HotpatchError('E_ORIGINALS_UNAVAILABLE', 'this baseline rebuilds its originals from its own bytes, and the guest was adopted without them: pass { baselineBytes } to Guest.adopt (or prepare with originals "embedded")');
+      }
+      bytes = deriveOriginals(this.#bytes, this.manifest);
+    }
     const live: Record<string, unknown> = {};
     for (const f of this.manifest.functions) live[String(f.index)] = this.#live(f);
     const baseline: Record<string, unknown> = {};
@@ -790,12 +807,6 @@ function manifestOf(module: WebAssembly.Module): BaselineManifest {
   if (sections.length !== 1) {
     throw new HotpatchError('E_NOT_A_BASELINE', `not a baseline: ${sections.length === 0 ? 'no' : sections.length} "${BASELINE_SECTION}" section${sections.length === 0 ? '' : 's'} (run \`wasm-hotpatch prepare\` first)`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(fromUtf8(new Uint8Array(sections[0]!)));
-  } catch (cause) {
-    throw new HotpatchError('E_MANIFEST_INVALID', 'baseline manifest is not valid JSON', { cause });
-  }
-  return validateBaselineManifest(json);
+  return parseBaselineManifest(new Uint8Array(sections[0]!));
 }
 
