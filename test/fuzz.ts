@@ -1,25 +1,18 @@
 // Mutation fuzzing of everything that reads untrusted bytes: Guest.load (patches) and
 // Guest.instantiate (baselines). Every outcome must be a HotpatchError with a known code, or a
 // correct accept; never another exception, never a hang; after every rejection the guest is
-// byte-identical. A fast slice runs in the tests (fuzz.test.ts); `npm run fuzz` runs the full one.
+// byte-identical. A fast slice runs in the tests (fuzz.test.ts); `npm run fuzz` runs the full one,
+// then prepare's differential fuzzer (fuzz-prepare.ts).
 import { createHash } from 'node:crypto';
 import { buildPatch } from '../src/build/build.js';
 import { watToWasm } from '../src/build/wat.js';
 import { Guest, HotpatchError } from '../src/engine/index.js';
 import { parseModule } from '../src/format/module.js';
 import { prepare } from '../src/prepare/prepare.js';
+import { caseKind, fuzzPrepare, type PrepareFuzzReport } from './fuzz-prepare.js';
+import { rng } from './rng.js';
 
-/** A small deterministic PRNG (mulberry32), so a failing case can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 type Mutation = (bytes: Uint8Array, random: () => number) => Uint8Array;
 const pick = <T>(xs: readonly T[], random: () => number): T => xs[Math.floor(random() * xs.length)]!;
@@ -201,13 +194,44 @@ export async function fuzz(cases: number, seed = 1): Promise<FuzzReport> {
   return { cases, rejected, accepted, codes, failures, slowest };
 }
 
-// `npm run fuzz [cases] [seed]`
+/** The case seeds of a prepare fuzzing run: `cases` of them, from `seed`. */
+export function prepareSeeds(cases: number, seed: number): number[] {
+  const random = rng(seed);
+  return Array.from({ length: cases }, () => Math.floor(random() * 2 ** 31));
+}
+
+function printPrepare(report: PrepareFuzzReport, seconds: number): void {
+  console.log(JSON.stringify({ ...report, failures: report.failures.slice(0, 20), seconds }, null, 2));
+  console.log(`prepare: ${report.compared} modules compared, ${report.failures.length} failures`);
+}
+
+// `npm run fuzz [cases] [seed]`: both fuzzers, full size (load: `cases` mutations, default 100,000;
+// prepare: 200 modules). `npm run fuzz -- load|prepare [cases] [seed]`: one of them.
+// `npm run fuzz -- prepare-case <case seed>`: replays one module of the prepare fuzzer.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const cases = Number(process.argv[2] ?? 100_000);
-  const seed = Number(process.argv[3] ?? Date.now() % 100_000);
+  const args = process.argv.slice(2);
+  const mode = args[0] === undefined || /^\d/.test(args[0]) ? 'all' : args.shift()!;
+  const seed = Number(args[1] ?? Date.now() % 100_000);
   const started = performance.now();
-  const report = await fuzz(cases, seed);
-  console.log(JSON.stringify({ ...report, failures: report.failures.slice(0, 20), seconds: Math.round((performance.now() - started) / 1000) }, null, 2));
-  console.log(`${report.cases - report.failures.length} passed, ${report.failures.length} failed`);
-  process.exitCode = report.failures.length > 0 ? 1 : 0;
+  const seconds = () => Math.round((performance.now() - started) / 1000);
+  let failed = 0;
+  if (mode === 'all' || mode === 'load') {
+    const cases = Number(args[0] ?? 100_000);
+    const report = await fuzz(cases, seed);
+    console.log(JSON.stringify({ ...report, failures: report.failures.slice(0, 20), seconds: seconds() }, null, 2));
+    console.log(`load: ${report.cases - report.failures.length} passed, ${report.failures.length} failed`);
+    failed += report.failures.length;
+  }
+  if (mode === 'all' || mode === 'prepare' || mode === 'prepare-case') {
+    const seeds = mode === 'prepare-case' ? [Number(args[0])] : prepareSeeds(mode === 'prepare' ? Number(args[0] ?? 200) : 200, seed);
+    console.log(`prepare: seed ${seed}, ${seeds.length} modules (${seeds.filter((s) => caseKind(s) === 'eh').length} legacy exception handling)`);
+    const report = await fuzzPrepare(seeds);
+    printPrepare(report, seconds());
+    failed += report.failures.length;
+  }
+  if (!['all', 'load', 'prepare', 'prepare-case'].includes(mode)) {
+    console.error(`unknown mode ${mode}: use load, prepare or prepare-case`);
+    failed++;
+  }
+  process.exitCode = failed > 0 ? 1 : 0;
 }

@@ -4,7 +4,7 @@ import { newInstruction, Op, readInstruction } from './instructions.js';
 import type { BaselineExport, BaselineFunction, BaselineManifest } from './manifest.js';
 import { type FunctionBody, forEachInstruction, kindByte, parseModule, type WasmModule } from './module.js';
 import { vectorItems } from './sections.js';
-import { section, vector, writeGlobalType, writeLimits, writeTableType } from '../prepare/_encode.js';
+import { encodeModule, Section, vector, writeGlobalType, writeLimits, writeTableType } from './encode.js';
 
 /** Import module and names the originals module uses; the engine satisfies them from the guest. */
 export const ORIGINALS_LIVE = 'live';
@@ -77,26 +77,20 @@ export function buildOriginals(
   tagTypes.slice(0, exported.tags.length).forEach((t, i) => imports.push(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tags[i]!.export).u8(kindByte('tag')).u8(0).u32(t).finish()));
 
   const { items: typeItems, count: typeCount } = vectorItems(module, 1);
-  const out = new ByteWriter().bytes(module.bytes.subarray(0, 8));
-  out.bytes(section(1, new ByteWriter().u32(typeCount).bytes(typeItems).finish()));
-  out.bytes(section(2, vector(imports)));
-  out.bytes(section(3, vector(included.map((f) => new ByteWriter().u32(typeOf(f.index)).finish()))));
-  out.bytes(section(7, vector(included.map((f, k) => new ByteWriter().name(String(f.index)).u8(kindByte('func')).u32(total + k).finish()))));
+  const sections: [number, Uint8Array][] = [
+    [Section.type, new ByteWriter().u32(typeCount).bytes(typeItems).finish()],
+    [Section.import, vector(imports)],
+    [Section.function, vector(included.map((f) => new ByteWriter().u32(typeOf(f.index)).finish()))],
+    [Section.export, vector(included.map((f, k) => new ByteWriter().name(String(f.index)).u8(kindByte('func')).u32(total + k).finish()))],
+  ];
   if (refs.size > 0) {
     // ref.func needs its target declared in an element segment of this module (flags 3: declarative).
     const declared = new ByteWriter().u32(3).u8(0x00).u32(refs.size);
     for (const r of refs) declared.u32(r);
-    out.bytes(section(9, vector([declared.finish()])));
+    sections.push([Section.element, vector([declared.finish()])]);
   }
-  out.bytes(
-    section(
-      10,
-      vector(
-        included.map((f) => bodyOf(f.index)),
-      ),
-    ),
-  );
-  return { bytes: out.finish(), unavailable };
+  sections.push([Section.code, vector(included.map((f) => bodyOf(f.index)))]);
+  return { bytes: encodeModule(sections), unavailable };
 }
 
 /**

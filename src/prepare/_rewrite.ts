@@ -3,7 +3,7 @@ import { newInstruction, Op, readInstruction } from '../format/instructions.js';
 import type { BaselineFunction, Dispatch } from '../format/manifest.js';
 import { kindByte, type FunctionBody, valTypeByte, type WasmModule } from '../format/module.js';
 import { appendToVector } from '../format/sections.js';
-import { activeSegment, body, encodeElement, encodeType, localGets, remapConstExpr, vector } from './_encode.js';
+import { activeSegment, body, encodeElement, encodeType, localGets, remapConstExpr, vector } from '../format/encode.js';
 
 /** Export names prepare adds; a module that already uses them is rejected. */
 export const HOTPATCH_TABLE_EXPORT = 'hotpatch.table';
@@ -43,13 +43,15 @@ export interface Rewritten {
  * every function (T = all functions, imported ones included); with indirect dispatch,
  * `[n + T, 2n + T)` the original of each slot.
  *
- * Entry dispatch: each patchable function starts with `global.get $patched_s; if … return
- * (call_indirect slot s) end`; calls stay direct. The taken branch always returns, so the common
- * path is a load and a branch (a fall-through that merged back into the body costs 13% more on
- * recursive code, measured with bench/call-overhead).
+ * Entry dispatch: each patchable function starts with `global.get $patched_s; if …
+ * return_call_indirect (slot s) end`; calls stay direct. The taken branch always leaves, so the
+ * common path is a load and a branch (a fall-through that merged back into the body costs 13% more
+ * on recursive code, measured with bench/call-overhead); it leaves by a tail call, so diverting
+ * never grows the stack (tail-recursive code stays tail-recursive when patched).
  *
- * Indirect dispatch: every `call f` / `return_call f` becomes a `call_indirect` on slot s, and every
- * other way in (exports, element segments, `ref.func`) names a thunk that does the same.
+ * Indirect dispatch: every `call f` / `return_call f` becomes a `call_indirect` /
+ * `return_call_indirect` on slot s, and every other way in (exports, element segments, `ref.func`)
+ * names a thunk that tail-calls slot s.
  */
 export function rewrite(
   module: WasmModule,
@@ -109,7 +111,9 @@ export function rewrite(
       newFunctionTypes.push(typeIndexOf(f.index));
       newBodies.push(body((w) => {
         localGets(w, paramCount(f.index));
-        w.u8(Op.i32Const).s32(f.slot!).u8(Op.callIndirect).u32(typeIndexOf(f.index)).u32(table);
+        // A tail call: a `return_call_indirect` through the guest's table that lands here must
+        // not grow the stack (clang musttail interpreters recurse millions deep).
+        w.u8(Op.i32Const).s32(f.slot!).u8(Op.returnCallIndirect).u32(typeIndexOf(f.index)).u32(table);
       }));
     }
   }
@@ -245,7 +249,9 @@ export function rewrite(
     if (dispatch === 'entry' && slot !== undefined) {
       const w = new ByteWriter().u8(Op.globalGet).u32(flag(slot)).u8(Op.if).u8(0x40);
       localGets(w, paramCount(index));
-      w.u8(Op.i32Const).s32(slot).u8(Op.callIndirect).u32(typeIndexOf(index)).u32(table).u8(Op.return).u8(Op.end);
+      // The divert is a tail call: a patched tail-recursive function, or a replacement that
+      // tail-calls its original, keeps a constant stack. Only the cold branch changes.
+      w.u8(Op.i32Const).s32(slot).u8(Op.returnCallIndirect).u32(typeIndexOf(index)).u32(table).u8(Op.end);
       prefix = w.finish();
     }
     if (poll && safepoints!.entries) prefix = prefix ? concatBytes(prefix, poll) : poll;
