@@ -47,6 +47,7 @@ export default async function firstApply(): Promise<Suite> {
     rows: [
       row('raw table.set, first (reference)', 'rawFirstSet', 'rawFirstSet'),
       row('guest.apply, first', 'firstApply', 'rawFirstSet'),
+      row('slot writes of that apply, as the engine timed them (lastCommit)', 'firstCommit', 'rawFirstSet'),
       row('guest.revert, first', 'firstRevert', 'rawFirstSet'),
       row('raw table.set, warm (reference)', 'rawWarmSet', 'rawWarmSet'),
       row('guest.apply, warm', 'warmApply', 'rawWarmSet'),
