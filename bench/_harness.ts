@@ -12,6 +12,8 @@ export interface Row {
   readonly p99Us?: number;
   /** Every sample, in microseconds, where a suite keeps them (e.g. one per fresh process): drawn as a distribution. */
   readonly samplesUs?: readonly number[];
+  /** Interquartile range of the per-round ratios (interleaved suites): the spread the ratio comes with. */
+  readonly ratioIqr?: readonly [number, number];
 }
 
 export interface Suite {
@@ -86,7 +88,7 @@ export function markdown(suite: Suite): string {
     '',
     '| case | variant | median | ratio to reference |',
     '| --- | --- | ---: | ---: |',
-    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${formatUs(r.medianUs)} | ${r.ratio}× |`),
+    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${formatUs(r.medianUs)} | ${r.ratio}×${r.ratioIqr ? ` (${r.ratioIqr[0]}–${r.ratioIqr[1]})` : ''} |`),
     '',
     ...suite.notes.map((n) => `- ${n}`),
   ];

@@ -1,7 +1,7 @@
 import { unzlibSync } from 'fflate';
 import { HotpatchError } from '../errors.js';
-import { fromUtf8 } from '../format/bytes.js';
-import { BASELINE_SECTION, type BaselineFunction, type BaselineManifest, computeBaselineId, decodeBaselineManifest, validateBaselineManifest } from '../format/manifest.js';
+import { BASELINE_SECTION, type BaselineFunction, type BaselineManifest, computeBaselineId, decodeBaselineManifest, parseBaselineManifest } from '../format/manifest.js';
+import { deriveOriginals } from '../format/originals.js';
 import type { Setter } from './slots.js';
 
 type Imports = Record<string, Record<string, unknown>>;
@@ -20,9 +20,12 @@ export class Baseline {
   readonly active: ((slot: number) => number) | undefined;
   readonly #bySlot: BaselineFunction[] = [];
   #originals: WebAssembly.Exports | undefined;
+  /** The baseline's bytes when known: a baseline with derived originals rebuilds them from its bodies. */
+  readonly #bytes: Uint8Array | undefined;
 
   /** @throws HotpatchError E_NOT_A_BASELINE when the instance lacks the table and setter its manifest names */
-  constructor(instance: WebAssembly.Instance, module: WebAssembly.Module, manifest: BaselineManifest) {
+  constructor(instance: WebAssembly.Instance, module: WebAssembly.Module, manifest: BaselineManifest, bytes?: Uint8Array) {
+    this.#bytes = bytes;
     this.instance = instance;
     this.module = module;
     this.manifest = manifest;
@@ -57,7 +60,7 @@ export class Baseline {
 
   /**
    * The original implementation: bypasses patches on entry, but its own calls still reach them.
-   * @throws HotpatchError E_IMPORT_UNRESOLVED when prepare could not keep it, E_MANIFEST_INVALID
+   * @throws HotpatchError E_IMPORT_UNRESOLVED when prepare could not keep it, E_ORIGINALS_UNAVAILABLE, E_MANIFEST_INVALID
    */
   original(fn: BaselineFunction): Function {
     const { original } = this.manifest;
@@ -65,7 +68,7 @@ export class Baseline {
     if ('table' in original) return this.table.get(original.table + fn.slot) as Function;
     const reason = this.manifest.noOriginal?.[String(fn.index)];
     if (reason) throw new HotpatchError('E_IMPORT_UNRESOLVED', `the original of "${fn.name}" is not available: ${reason}`);
-    this.#originals ??= this.#instantiateOriginals(original.section);
+    this.#originals ??= this.#instantiateOriginals(original);
     return this.#originals[String(fn.index)] as Function;
   }
 
@@ -73,10 +76,18 @@ export class Baseline {
    * Instantiates the baseline's originals module (entry dispatch), once, the first time something
    * needs an original. Synchronous, so a test stub can be installed from inside an import callback.
    */
-  #instantiateOriginals(name: string): WebAssembly.Exports {
-    const [compressed] = WebAssembly.Module.customSections(this.module, name);
-    if (!compressed) throw new HotpatchError('E_MANIFEST_INVALID', `baseline has no "${name}" section`);
-    const bytes = unzlibSync(new Uint8Array(compressed));
+  #instantiateOriginals(original: { readonly section: string } | { readonly derived: 'entry' }): WebAssembly.Exports {
+    let bytes: Uint8Array;
+    if ('section' in original) {
+      const [compressed] = WebAssembly.Module.customSections(this.module, original.section);
+      if (!compressed) throw new HotpatchError('E_MANIFEST_INVALID', `baseline has no "${original.section}" section`);
+      bytes = unzlibSync(new Uint8Array(compressed));
+    } else {
+      if (!this.#bytes) {
+        throw new HotpatchError('E_ORIGINALS_UNAVAILABLE', 'this baseline rebuilds its originals from its own bytes, and the guest was adopted without them: pass { baselineBytes } to Guest.adopt (or prepare with originals "embedded")');
+      }
+      bytes = deriveOriginals(this.#bytes, this.manifest);
+    }
     const live: Record<string, unknown> = {};
     for (const f of this.manifest.functions) live[String(f.index)] = this.live(f);
     const baseline: Record<string, unknown> = {};
@@ -100,11 +111,12 @@ export class Baseline {
 export async function instantiateBaseline(source: Uint8Array | ArrayBuffer | WebAssembly.Module, imports: Imports, verify: boolean): Promise<Baseline> {
   let module: WebAssembly.Module;
   let manifest: BaselineManifest;
+  let bytes: Uint8Array | undefined;
   if (source instanceof WebAssembly.Module) {
     module = source;
     manifest = manifestOf(module);
   } else {
-    const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
+    bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
     manifest = decodeBaselineManifest(bytes);
     if (verify) {
       const id = await computeBaselineId(bytes);
@@ -124,7 +136,7 @@ export async function instantiateBaseline(source: Uint8Array | ArrayBuffer | Web
   } catch (cause) {
     throw new HotpatchError('E_INSTANTIATE_FAILED', `baseline does not instantiate: ${(cause as Error).message}`, { cause });
   }
-  return new Baseline(instance, module, manifest);
+  return new Baseline(instance, module, manifest, bytes);
 }
 
 /**
@@ -136,11 +148,5 @@ export function manifestOf(module: WebAssembly.Module): BaselineManifest {
   if (sections.length !== 1) {
     throw new HotpatchError('E_NOT_A_BASELINE', `not a baseline: ${sections.length === 0 ? 'no' : sections.length} "${BASELINE_SECTION}" section${sections.length === 0 ? '' : 's'} (run \`wasm-hotpatch prepare\` first)`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(fromUtf8(new Uint8Array(sections[0]!)));
-  } catch (cause) {
-    throw new HotpatchError('E_MANIFEST_INVALID', 'baseline manifest is not valid JSON', { cause });
-  }
-  return validateBaselineManifest(json);
+  return parseBaselineManifest(new Uint8Array(sections[0]!));
 }

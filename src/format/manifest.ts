@@ -1,3 +1,4 @@
+import { unzlibSync, zlibSync } from 'fflate';
 import { HotpatchError, type Problem, throwProblems } from '../errors.js';
 import { ByteReader, ByteWriter, fromUtf8 } from './bytes.js';
 import { type ValType, looksLikeWasm } from './module.js';
@@ -67,9 +68,10 @@ export interface BaselineManifest {
   readonly live: number;
   /**
    * Where originals come from: with indirect dispatch the table holds them (`original + slot`);
-   * with entry dispatch the custom section `originals` holds a module exporting them by function index.
+   * with entry dispatch the custom section `originals` holds a module exporting them by function index,
+   * or (`derived`) the engine rebuilds that module from the baseline's own bodies when first needed.
    */
-  readonly original: { readonly table: number } | { readonly section: string };
+  readonly original: { readonly table: number } | { readonly section: string } | { readonly derived: 'entry' };
   readonly functions: readonly BaselineFunction[];
   readonly memories: readonly BaselineExport[];
   readonly tables: readonly BaselineExport[];
@@ -192,7 +194,22 @@ export function encodeBaselineManifest(manifest: BaselineManifest): Uint8Array {
   });
   const { functions: _functions, ...rest } = manifest;
   const json = JSON.stringify({ ...rest, signatures, functions });
-  return customSection(BASELINE_SECTION, new TextEncoder().encode(json));
+  // Compressed: a function's entry is ~20 bytes of JSON, a real share of a baseline's growth
+  // (sql.js: 45 KB raw, 17 KB compressed). Readers accept plain JSON too (older baselines).
+  return customSection(BASELINE_SECTION, zlibSync(new TextEncoder().encode(json), { level: 9 }));
+}
+
+/** Parses a baseline manifest section's payload: zlib-compressed JSON, or plain JSON. */
+export function parseBaselineManifest(payload: Uint8Array): BaselineManifest {
+  let json = payload;
+  if (payload[0] !== 0x7b) {
+    try {
+      json = unzlibSync(payload);
+    } catch (cause) {
+      throw new HotpatchError('E_MANIFEST_INVALID', 'baseline manifest is neither JSON nor compressed JSON', { cause });
+    }
+  }
+  return validateBaselineManifest(parseJson(json, 'baseline'));
 }
 
 /** Encodes a patch manifest as a custom section. */
@@ -259,7 +276,7 @@ export function decodeBaselineManifest(bytes: Uint8Array): BaselineManifest {
     throw new HotpatchError('E_NOT_A_BASELINE', `not a baseline: no "${BASELINE_SECTION}" section (run \`wasm-hotpatch prepare\` first)`);
   }
   if (sections.length > 1) throw new HotpatchError('E_MANIFEST_INVALID', `baseline has ${sections.length} "${BASELINE_SECTION}" sections`);
-  return validateBaselineManifest(parseJson(sections[0]!.payload, 'baseline'));
+  return parseBaselineManifest(sections[0]!.payload);
 }
 
 /**
@@ -318,7 +335,7 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
     });
   const live = c.int(m, 'live');
   const original = c.object(m.original, 'original');
-  if (!(typeof original.table === 'number' || typeof original.section === 'string')) c.fail('original', 'must name a table base or a section');
+  if (!(typeof original.table === 'number' || typeof original.section === 'string' || original.derived === 'entry')) c.fail('original', 'must name a table base, a section, or derived: "entry"');
   const noOriginal = m.noOriginal === undefined ? undefined : c.object(m.noOriginal, 'noOriginal');
   const sp = m.safepoints === undefined ? undefined : c.object(m.safepoints, 'safepoints');
   const safepoints = sp
@@ -335,7 +352,7 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
     setter: c.string(m, 'setter'),
     slots,
     live,
-    original: typeof original.table === 'number' ? { table: original.table } : { section: String(original.section) },
+    original: typeof original.table === 'number' ? { table: original.table } : typeof original.section === 'string' ? { section: original.section } : { derived: 'entry' as const },
     ...(noOriginal ? { noOriginal: noOriginal as Record<string, string> } : {}),
     ...(safepoints ? { safepoints } : {}),
     ...(m.consistency === 'quiescent' ? { consistency: 'quiescent' as const, active: c.string(m, 'active') } : {}),

@@ -16,7 +16,7 @@ import {
 } from '../format/manifest.js';
 import { customSections, functionType, invalidity, kindByte, parseModule, signatureText, type WasmModule } from '../format/module.js';
 import { rebuildModule } from '../format/sections.js';
-import { buildOriginals } from './_originals.js';
+import { buildOriginals, deriveOriginals } from '../format/originals.js';
 import { HOTPATCH_ACTIVE_EXPORT, HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT, rewrite, type SafepointOptions } from './_rewrite.js';
 
 export { HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT };
@@ -48,6 +48,15 @@ export interface PrepareOptions {
    * count per call, and adds a `try` around each patchable body (exception handling).
    */
   readonly consistency?: 'next-call' | 'quiescent';
+  /**
+   * Where an entry-dispatch baseline keeps its originals (the untouched bodies that `original`
+   * imports and test stubs call). `derived` (default where possible): nothing extra, the engine
+   * rebuilds them from the baseline's own bodies the first time one is needed, so it needs the
+   * baseline's bytes (`Guest.instantiate` has them; pass `baselineBytes` to `Guest.adopt`).
+   * `embedded`: a compressed copy in a custom section, for hosts that only ever see the compiled
+   * module; baselines with safepoints or quiescent consistency always embed.
+   */
+  readonly originals?: 'derived' | 'embedded';
 }
 
 /** A hotpatch-ready module and its manifest. */
@@ -142,16 +151,7 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     // A bug in prepare, never the user's: fail loudly rather than hand back a wrong module.
     throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'prepare produced an invalid module; please report this with the input file');
   }
-  let originals: Uint8Array | undefined;
-  let noOriginal: Record<string, string> | undefined;
-  if (dispatch === 'entry') {
-    const built = buildOriginals(module, patchable, exported);
-    if (!WebAssembly.validate(built.bytes as Uint8Array<ArrayBuffer>)) {
-      throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'prepare produced an invalid originals module; please report this with the input file');
-    }
-    originals = customSection(ORIGINALS_SECTION, deflateSync(built.bytes));
-    if (built.unavailable.size > 0) noOriginal = Object.fromEntries([...built.unavailable].map(([i, why]) => [String(i), why]));
-  }
+  const { section: originals, original, noOriginal } = placeOriginals(module, patchable, exported, functions, assembled, dispatch, options.originals, !safepoints && !quiescent);
   const withOriginals = originals ? concat([assembled, originals]) : assembled;
   const id = await sha256(withOriginals);
   const manifest: BaselineManifest = {
@@ -165,7 +165,7 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     setter: HOTPATCH_SETTER_EXPORT,
     slots: patchable.length,
     live: rewritten.live,
-    original: rewritten.original === undefined ? { section: ORIGINALS_SECTION } : { table: rewritten.original },
+    original: rewritten.original === undefined ? original! : { table: rewritten.original },
     ...(noOriginal ? { noOriginal } : {}),
     ...(safepoints ? { safepoints: { ...safepoints, slot: rewritten.pollSlot! } } : {}),
     ...(quiescent ? { consistency: 'quiescent' as const, active: HOTPATCH_ACTIVE_EXPORT } : {}),
@@ -177,6 +177,53 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
   };
   return { bytes: concat([withOriginals, encodeBaselineManifest(manifest)]), manifest };
 }
+/**
+ * Entry dispatch: builds the originals module and decides where it lives. Derived originals are
+ * checked here: the engine must rebuild exactly this module from the baseline, or they are embedded.
+ */
+function placeOriginals(
+  module: WasmModule,
+  patchable: readonly BaselineFunction[],
+  exported: ReturnType<typeof importableExports>,
+  functions: readonly BaselineFunction[],
+  assembled: Uint8Array,
+  dispatch: Dispatch,
+  wanted: PrepareOptions['originals'],
+  derivable: boolean,
+): { section?: Uint8Array; original?: BaselineManifest['original']; noOriginal?: Record<string, string> } {
+  if (wanted !== undefined && wanted !== 'derived' && wanted !== 'embedded') {
+    throw new HotpatchError('E_BAD_OPTIONS', `originals must be "derived" or "embedded", not ${JSON.stringify(wanted)}`);
+  }
+  if (dispatch !== 'entry') return {};
+  if (wanted === 'derived' && !derivable) {
+    throw new HotpatchError('E_BAD_OPTIONS', 'originals cannot be derived from a baseline with safepoints or quiescent consistency (their bodies are rewritten beyond the entry): use originals "embedded"');
+  }
+  const built = buildOriginals(module, patchable, exported);
+  if (!WebAssembly.validate(built.bytes as Uint8Array<ArrayBuffer>)) {
+    throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'prepare produced an invalid originals module; please report this with the input file');
+  }
+  const noOriginal = built.unavailable.size > 0 ? { noOriginal: Object.fromEntries([...built.unavailable].map(([i, why]) => [String(i), why])) } : {};
+  if ((wanted ?? (derivable ? 'derived' : 'embedded')) === 'derived') {
+    // The same module built from the baseline's types and imports with the original bodies: if
+    // the engine's derivation gives exactly that, it gives back every body byte for byte.
+    const baseline = parseModule(assembled);
+    const derived = deriveOriginals(baseline, { functions, ...exported });
+    const reference = buildOriginals(baseline, patchable, exported, functions.length, (index) => {
+      const b = module.bodies[index - module.importedFunctions]!;
+      return new ByteWriter().u32(b.end - b.bodyStart).bytes(module.bytes.subarray(b.bodyStart, b.end)).finish();
+    });
+    if (sameBytes(derived, reference.bytes)) return { original: { derived: 'entry' }, ...noOriginal };
+    if (wanted === 'derived') throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'the originals cannot be rebuilt exactly from this baseline; please report this with the input file (originals "embedded" works)');
+  }
+  return { section: customSection(ORIGINALS_SECTION, deflateSync(built.bytes)), original: { section: ORIGINALS_SECTION }, ...noOriginal };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Names, signatures and slots of every function; imported ones are listed as not patchable. */
 function describeFunctions(module: WasmModule, only?: RegExp, exclude?: RegExp): BaselineFunction[] {
   const exportNames = new Map<number, string[]>();
