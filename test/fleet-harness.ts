@@ -18,7 +18,7 @@ export interface TestFleet {
   readonly patches: Awaited<ReturnType<typeof fleetPatches>>;
   readonly dir: string;
   /** Starts a host: its own connection, guest (trusting the fleet's key) and agent. */
-  host(id: string, ring: string, options?: Partial<AgentOptions> & { baseline?: 'account' | 'quota' | Uint8Array; connect?: { user: string; pass: string } }): Promise<TestHost>;
+  host(id: string, ring: string, options?: Partial<AgentOptions> & { baseline?: 'account' | 'quota' | Uint8Array; connect?: { user: string; pass: string; inboxPrefix?: string } }): Promise<TestHost>;
   close(): Promise<void>;
 }
 

@@ -13,6 +13,8 @@ export interface FleetConnectOptions {
   readonly pass?: string;
   /** A name for the connection (shown by the server's monitoring). */
   readonly name?: string;
+  /** The inbox prefix the credential's permissions allow (agents: `_INBOX_<host>`). */
+  readonly inboxPrefix?: string;
   /** Keep reconnecting forever (agents), instead of failing after a few tries. */
   readonly reconnectForever?: boolean;
 }
@@ -48,6 +50,7 @@ export async function connectNats(options: FleetConnectOptions): Promise<NatsCon
       servers: typeof options.servers === 'string' ? options.servers : [...options.servers],
       ...(options.user !== undefined ? { user: options.user, pass: options.pass ?? '' } : {}),
       ...(options.name ? { name: options.name } : {}),
+      ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
       ...(options.reconnectForever ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : {}),
     });
   } catch (cause) {
