@@ -19,6 +19,8 @@ const main = defineCommand({
     revert: () => import('./remote.js').then((m) => m.revert),
     status: () => import('./remote.js').then((m) => m.status),
     demo: () => import('./demo.js').then((m) => m.default),
+    fleet: () => import('./fleet.js').then((m) => m.default),
+    agent: () => import('./agent.js').then((m) => m.default),
   },
 });
 

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HotpatchError } from '../errors.js';
 import { BUCKETS, checkName } from './types.js';
 
 /** One user of the fleet's NATS server, as a credentials file holds it. */
@@ -59,4 +62,28 @@ export function fleetCredentials(hosts: readonly string[]): FleetAuthorization {
     }),
   ];
   return { config: `# wasm-hotpatch fleet: per-role users (made by \`wasm-hotpatch fleet init\`)\nauthorization {\n  users = [\n${users.join(',\n')}\n  ]\n}\n`, controller, agents };
+}
+
+/**
+ * `fleet init`: makes credentials for the hosts and writes them under `dir` (owner-only):
+ * `server.conf` for nats-server (`nats-server -js -c <dir>/server.conf`), `controller.json`,
+ * and `agents/<host>.json`; the files hold passwords.
+ * @throws HotpatchError E_USAGE (bad host id), E_IO
+ */
+export function initFleet(dir: string, hosts: readonly string[], servers = 'nats://127.0.0.1:4222'): { files: string[]; authorization: FleetAuthorization } {
+  const authorization = fleetCredentials(hosts);
+  const files: string[] = [];
+  try {
+    mkdirSync(join(dir, 'agents'), { recursive: true, mode: 0o700 });
+    const write = (name: string, text: string): void => {
+      writeFileSync(join(dir, name), text, { mode: 0o600 });
+      files.push(join(dir, name));
+    };
+    write('server.conf', `${authorization.config}jetstream {\n  store_dir: ${JSON.stringify(join(dir, 'jetstream'))}\n}\n`);
+    write('controller.json', `${JSON.stringify({ servers, ...authorization.controller }, null, 2)}\n`);
+    for (const agent of authorization.agents) write(join('agents', `${agent.host}.json`), `${JSON.stringify({ servers, ...agent }, null, 2)}\n`);
+  } catch (cause) {
+    throw new HotpatchError('E_IO', `cannot write the fleet's credentials to ${dir}: ${(cause as Error).message}`, { cause });
+  }
+  return { files, authorization };
 }
