@@ -159,7 +159,9 @@ export class Agent extends EventTarget {
   async #revert(desired: RingDesired, mine: PatchRef): Promise<Verdict> {
     const status = await this.#guest.status();
     const reason = `release ${desired.release} rolled back in ring ${desired.ring}`;
-    if (!appliedInOrder(status).some((p) => p.id === mine.id)) return { state: 'rolled-back', reason };
+    const own = status.patches.find((p) => p.id === mine.id);
+    if (own?.state === 'rolled-back') return { state: 'rolled-back', reason: `its health checks rolled it back: ${own.rollback?.reason ?? 'no reason given'}; ${reason}` };
+    if (own?.state !== 'applied') return { state: 'rolled-back', reason };
     if (this.#options.allowRevert === false) return { state: 'needs-check', reason: `${reason}, but this host does not let the fleet revert patches` };
     await this.#guest.revert(mine.id);
     this.#level.record(this.#guest.manifest.id, await this.#guest.status());
