@@ -45,7 +45,10 @@ export async function startHosts(options: SimHostsOptions): Promise<SimHost[]> {
       const guest = Guest.adopt(await WebAssembly.instantiate(modules[kind], {}), modules[kind], { policy: { trustedKeys: [key] } });
       if (kind === 'account') (guest.exports as unknown as AccountExports).init();
       const fleet = await joinFleet({ servers: options.servers, name: id, reconnectForever: true, ...(options.credentials?.(id) ?? {}) });
-      const agent = await Agent.start({ fleet, guest, host: id, ring: ring.name, labels: { kind }, heartbeatMs: 1_000, ...options.agent, ...(typeof options.agent?.store === 'string' ? { store: `${options.agent.store}/${id}` } : {}) });
+      const { store, ...agentOptions } = options.agent ?? {};
+      // A folder given for all hosts holds one store per host.
+      const own = typeof store === 'string' ? { store: `${store}/${id}` } : store ? { store } : {};
+      const agent = await Agent.start({ fleet, guest, host: id, ring: ring.name, labels: { kind }, heartbeatMs: 1_000, ...agentOptions, ...own });
       hosts.push({ id, ring: ring.name, kind, guest, agent, fleet, answered: 0, trapped: 0 });
     }
   }

@@ -100,6 +100,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     await exited;
     clearTimeout(timer);
   };
+  // A crashed test or demo must not leave its server behind.
+  const orphaned = (): void => void child.kill('SIGKILL');
+  process.once('exit', orphaned);
   await launch();
   return {
     url: `nats://127.0.0.1:${port}`,
@@ -107,6 +110,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     storeDir,
     async stop(stopOptions = {}) {
       await halt();
+      process.off('exit', orphaned);
       if (!stopOptions.keepStore) rmSync(storeDir, { recursive: true, force: true });
     },
     async restart() {
