@@ -11,12 +11,19 @@ import type { Release } from '../fleet/types.js';
 import { drive, lostRequests, type SimHost, startHosts, stopHosts } from './fleet-hosts.js';
 import { fleetPatches } from './fleet-patches.js';
 
-const RINGS = [
-  { name: 'test', hosts: 4 },
-  { name: 'early', hosts: 8 },
-  { name: 'broad', hosts: 16 },
-  { name: 'last', hosts: 12 },
-];
+/** Four rings of 10/20/40/30% of the hosts (40 by default; DEMO_FLEET_HOSTS for a smaller run). */
+function rings(total: number): { name: string; hosts: number }[] {
+  const test = Math.max(2, Math.round(total * 0.1));
+  const early = Math.max(1, Math.round(total * 0.2));
+  const broad = Math.max(1, Math.round(total * 0.4));
+  return [
+    { name: 'test', hosts: test },
+    { name: 'early', hosts: early },
+    { name: 'broad', hosts: broad },
+    { name: 'last', hosts: Math.max(1, total - test - early - broad) },
+  ];
+}
+const RINGS = rings(Number(process.env.DEMO_FLEET_HOSTS ?? 40));
 const tty = process.stdout.isTTY === true;
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
