@@ -3,7 +3,7 @@
  * the export the host asked for (which may never return: it is patched at its safepoints).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Guest, type GuestEvent } from '../engine/index.js';
+import { Guest } from '../engine/index.js';
 import { Control, GuestState, INTERRUPT_KEY, type Notice, type WorkerChannel } from './protocol.js';
 import { serveGuest, waitServing } from './serve.js';
 
@@ -46,7 +46,7 @@ try {
   guest = await Guest.instantiate(init.baseline, imports as never);
   server = serveGuest(guest, init.hotpatch.control, init.hotpatch.port);
   // A watched patch may roll back at any later call, not in answer to a request: tell the host.
-  guest.addEventListener('rolled-back', (event) => notify({ notice: 'rolled-back', patch: (event as GuestEvent).patch! }));
+  guest.addEventListener('rolled-back', (event) => notify({ notice: 'rolled-back', patch: event.patch! }));
   // What the host's interrupts call (see interrupts.ts); harmless when it sends none.
   (globalThis as Record<symbol, unknown>)[Symbol.for(INTERRUPT_KEY)] = server.interrupt;
   Atomics.store(ctrl, Control.state, GuestState.idle);
