@@ -50,7 +50,7 @@ export async function startTestFleet(options: { config?: string; presenceTtlMs?:
       const guest = await Guest.instantiate(baseline, {}, { policy: { trustedKeys: [await trustKey(keys.publicKey)] } });
       const fleet = await joinFleet({ servers: server.url, name: id, reconnectForever: true, ...(hostOptions.connect ?? {}) });
       connections.push(fleet);
-      const agent = await Agent.start({ fleet, guest, host: id, ring, heartbeatMs: 300, ...hostOptions });
+      const agent = await Agent.start({ fleet, guest: guest.async, host: id, ring, heartbeatMs: 300, ...hostOptions });
       agents.push(agent);
       return {
         agent,

@@ -39,7 +39,7 @@ export default defineCommand({
       const fleet = await joinFleet({ ...connectOptions(args, args.host), reconnectForever: true });
       const agent = await Agent.start({
         fleet,
-        guest,
+        guest: guest.async,
         host: args.host,
         ring: args.ring,
         labels,

@@ -48,7 +48,7 @@ export async function startHosts(options: SimHostsOptions): Promise<SimHost[]> {
       const { store, ...agentOptions } = options.agent ?? {};
       // A folder given for all hosts holds one store per host.
       const own = typeof store === 'string' ? { store: `${store}/${id}` } : store ? { store } : {};
-      const agent = await Agent.start({ fleet, guest, host: id, ring: ring.name, labels: { kind }, heartbeatMs: 1_000, ...agentOptions, ...own });
+      const agent = await Agent.start({ fleet, guest: guest.async, host: id, ring: ring.name, labels: { kind }, heartbeatMs: 1_000, ...agentOptions, ...own });
       hosts.push({ id, ring: ring.name, kind, guest, agent, fleet, answered: 0, trapped: 0 });
     }
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KvWatchEntry } from '@nats-io/kv';
-import type { ApplyOptions } from '../engine/index.js';
+import type { CommitOptions } from '../engine/index.js';
 import { HotpatchError } from '../errors.js';
 import type { PatchStore } from '../runtime/store.js';
 import type { FleetConnection } from './connection.js';
@@ -21,7 +21,7 @@ export interface AgentOptions {
   /** The host's patch store: restored at start, recorded after every change. */
   readonly store?: PatchStore | string;
   /** Health checks of every apply (probe, trap watch): a failure rolls back and is reported. */
-  readonly applyOptions?: ApplyOptions;
+  readonly applyOptions?: CommitOptions;
   /** The host's own health, asked at every heartbeat. */
   readonly health?: () => boolean;
   /** Heartbeat period (ms; default 5000): keep it under a third of the presence bucket's TTL. */
