@@ -80,7 +80,7 @@ async function joinFleetOrCreate(url: string, presenceTtlMs: number, user?: { us
 }
 
 /** Waits (bounded) until a host's status in the fleet matches. */
-export async function waitStatus(fleet: FleetConnection, host: string, match: (s: HostStatus) => boolean, timeout = 10_000): Promise<HostStatus> {
+export async function waitStatus(fleet: FleetConnection, host: string, match: (s: HostStatus) => boolean, timeout = 20_000): Promise<HostStatus> {
   return vi.waitFor(
     async () => {
       const entry = await fleet.status.get(host);

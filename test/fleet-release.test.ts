@@ -25,7 +25,7 @@ async function stepUntil(id: string, match: (r: Release) => boolean, now?: () =>
       if (!match(release)) throw new Error(`${id}: ${release.state} at ring ${release.current}`);
       return release;
     },
-    { timeout: 15_000, interval: 30 },
+    { timeout: 30_000, interval: 30 },
   );
 }
 
@@ -106,10 +106,10 @@ describe('releases and rings', () => {
     const a = await Controller.start(connections[0]!, { intervalMs: 20 });
     const b = await Controller.start(connections[1]!, { intervalMs: 20 });
     await createRelease(fleet.admin, { id: 'c1', patches: [fleet.patches.fix], rings, ringDefaults: { soakMs: 30, minShare: 1 } });
-    await vi.waitFor(async () => expect((await getRelease(fleet.admin, 'c1')).release.current).toBeGreaterThanOrEqual(2), { timeout: 15_000, interval: 20 });
+    await vi.waitFor(async () => expect((await getRelease(fleet.admin, 'c1')).release.current).toBeGreaterThanOrEqual(2), { timeout: 45_000, interval: 20 });
     await a.close();
     const c = await Controller.start(connections[2]!, { intervalMs: 20 });
-    await vi.waitFor(async () => expect((await getRelease(fleet.admin, 'c1')).release.state).toBe('complete'), { timeout: 15_000, interval: 20 });
+    await vi.waitFor(async () => expect((await getRelease(fleet.admin, 'c1')).release.state).toBe('complete'), { timeout: 45_000, interval: 20 });
     await b.close();
     await c.close();
     await Promise.all(connections.map((x) => x.close()));

@@ -82,8 +82,7 @@ export class Agent extends EventTarget {
     await agent.#level.restore(agent.#guest);
     agent.#guest.addEventListener('rolled-back', () => agent.#schedule());
     await agent.#beat();
-    agent.#watch = (await agent.#fleet.desired.watch({ key: `ring.${agent.ring}` })) as Watch;
-    void agent.#follow();
+    await agent.#startWatch();
     agent.#schedule();
     agent.#timer = setInterval(() => void agent.#beat(), options.heartbeatMs ?? 5_000);
     agent.#timer.unref();
@@ -116,8 +115,19 @@ export class Agent extends EventTarget {
     await this.close();
   }
 
-  async #follow(): Promise<void> {
-    for await (const entry of this.#watch!) {
+  async #startWatch(): Promise<void> {
+    this.#watch = (await this.#fleet.desired.watch({ key: `ring.${this.ring}` })) as Watch;
+    this.#follow(this.#watch).catch(async (error: unknown) => {
+      // The client recovers its watches across reconnects; one that ends in an error is reported
+      // and started again, so the host never silently stops following its ring.
+      if (this.#closed) return;
+      await this.#report({ state: 'needs-check', reason: `lost the watch on ring ${this.ring}: ${(error as Error).message}` }).catch(() => {});
+      setTimeout(() => void this.#startWatch().catch(() => {}), 1_000).unref();
+    });
+  }
+
+  async #follow(watch: Watch): Promise<void> {
+    for await (const entry of watch) {
       if (entry.operation !== 'PUT') this.#desired = undefined;
       else {
         try {

@@ -151,7 +151,10 @@ export class Controller extends EventTarget {
     controller.#watch = watch;
     void (async () => {
       for await (const _ of watch) controller.poke();
-    })();
+    })().catch((error: unknown) => {
+      // Without the watch the timer still drives passes: slower, never stuck.
+      controller.lastError = error as Error;
+    });
     controller.poke();
     return controller;
   }
