@@ -99,6 +99,17 @@ describe('agent', () => {
     expect(plain.guest.status().patches.map((p) => p.state)).toEqual(['reverted']);
   });
 
+  it('a host that does not let the fleet revert keeps its patch and says why', async () => {
+    const kept = await fleet.host('keep-1', 'keep', { allowRevert: false });
+    const ref = await publishPatch(fleet.admin, fleet.patches.fix);
+    await desire('keep', 'k1', [ref]);
+    await waitStatus(fleet.admin, 'keep-1', (s) => s.state === 'applied' && s.release === 'k1');
+    await desire('keep', 'k1', [ref], 'revert');
+    const status = await waitStatus(fleet.admin, 'keep-1', (s) => s.state === 'needs-check');
+    expect(status.reason).toContain('does not let the fleet revert');
+    expect(kept.guest.status().patches.map((p) => [p.id, p.state])).toEqual([['name-check-2', 'applied']]);
+  });
+
   it('catches up after being away, and comes back at its recorded level from its own store', async () => {
     const store = join(fleet.dir, 'away-1');
     const first = await fleet.host('away-1', 'away', { store });

@@ -111,6 +111,7 @@ export class Agent extends EventTarget {
     await this.settled();
   }
 
+  /** `close()`, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

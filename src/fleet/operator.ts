@@ -1,7 +1,7 @@
 import { HotpatchError } from '../errors.js';
 import type { FleetConnection } from './connection.js';
 import { promoted } from './controller.js';
-import { getRelease, updateRelease } from './release.js';
+import { updateRelease } from './release.js';
 import type { Release } from './types.js';
 
 /** What an operator can do to a release by hand. */
@@ -54,4 +54,3 @@ export async function operate(fleet: FleetConnection, id: string, action: Operat
   return next;
 }
 
-export { getRelease };
