@@ -39,6 +39,7 @@ describe('compliance report', () => {
     expect(state).toEqual({ 't-1': 'applied', 't-2': 'applied', 't-3': 'not-eligible', 'b-1': 'apply-failed', 'b-2': 'rolled-back', 'b-3': 'applied', 'b-4': 'unapplied', 'b-5': 'offline' });
     expect(report.hosts.find((h) => h.host === 'b-5')!.reason).toContain('last heard');
     expect(report.hosts.find((h) => h.host === 't-3')!.reason).toBe('needs baseline aaaa or bbbb');
+    expect(report.hosts.find((h) => h.host === 'b-4')).toMatchObject({ release: 'r8', reason: 'ring broad not reached yet' });
     expect(report.byRing.map((r) => r.ring)).toEqual(['test', 'broad']);
     expect(report.byRing[1]!.counts).toMatchObject({ applied: 1, 'apply-failed': 1, 'rolled-back': 1, unapplied: 1, offline: 1 });
     expect(report.byBaseline.find((b) => b.baseline === 'bbbb')).toMatchObject({ patch: 'fix-b', counts: { applied: 1 } });

@@ -15,6 +15,8 @@ export interface ReportHost {
   readonly host: string;
   readonly ring: string;
   readonly baseline: string;
+  /** The release the host's ring asks for now (a newer or older one than the report's, possibly). */
+  readonly release?: string;
   readonly state: ReportState;
   /** The patch this host should run for the release (none when not eligible). */
   readonly patch?: string;
@@ -51,7 +53,7 @@ function hostRows(release: Release | undefined, snapshot: HostsSnapshot): Report
   return snapshot.hosts.map((h) => {
     const patch = patchFor.get(h.baseline);
     const level = h.applied[h.applied.length - 1]?.id;
-    const base = { host: h.host, ring: h.ring, baseline: h.baseline, ...(patch ? { patch } : {}), ...(level ? { level } : {}), lastSeen: h.at };
+    const base = { host: h.host, ring: h.ring, baseline: h.baseline, ...(h.release ? { release: h.release } : {}), ...(patch ? { patch } : {}), ...(level ? { level } : {}), lastSeen: h.at };
     if (!snapshot.online.has(h.host)) return { ...base, state: 'offline', reason: `last heard ${h.at} (${h.state}${h.reason ? `: ${h.reason}` : ''})` };
     if (release && !patch) return { ...base, state: 'not-eligible', reason: `needs baseline ${[...patchFor.keys()].join(' or ')}` };
     if (patch && h.applied.some((a) => a.id === patch)) return h.healthy ? { ...base, state: 'applied' } : { ...base, state: 'needs-check', reason: h.reason ?? 'the host reports itself unhealthy' };
