@@ -5,6 +5,8 @@ import { buildPatch } from '../src/build/build.js';
 import { AccountClient, type AccountExports } from '../src/demo/account-service.js';
 import { fleetBaselines } from '../src/demo/fleet-patches.js';
 import { controllerStep } from '../src/fleet/controller.js';
+import { readGate } from '../src/fleet/gate.js';
+import { readHosts } from '../src/fleet/hosts.js';
 import { publishPatch, createRelease } from '../src/fleet/release.js';
 import { encodeDoc, type RingDesired } from '../src/fleet/types.js';
 import { prepare } from '../src/prepare/prepare.js';
@@ -97,6 +99,19 @@ describe('agent', () => {
     expect(reverted).toMatchObject({ applied: [] });
     expect(reverted.reason).toContain('rolled back in ring watched');
     expect(plain.guest.status().patches.map((p) => p.state)).toEqual(['reverted']);
+  });
+
+  it('reports the host\'s own health verdict at its heartbeat, and the gate does not count an unhealthy host', async () => {
+    let healthy = true;
+    await fleet.host('health-1', 'health', { health: () => healthy });
+    await desire('health', 'h1', [await publishPatch(fleet.admin, fleet.patches.fix)]);
+    await waitStatus(fleet.admin, 'health-1', (s) => s.state === 'applied' && s.healthy);
+    healthy = false;
+    const sick = await waitStatus(fleet.admin, 'health-1', (s) => !s.healthy);
+    expect(sick.state).toBe('applied');
+    const snapshot = await readHosts(fleet.admin);
+    const release = { id: 'h1', patches: [await publishPatch(fleet.admin, fleet.patches.fix)] } as Parameters<typeof readGate>[0];
+    expect(readGate(release, { name: 'health', soakMs: 0, minShare: 1, maxFailures: 0, deferMs: 0 }, snapshot)).toMatchObject({ eligible: 1, good: 0, holds: false });
   });
 
   it('a host that does not let the fleet revert keeps its patch and says why', async () => {
