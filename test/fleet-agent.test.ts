@@ -110,7 +110,7 @@ describe('agent', () => {
     const sick = await waitStatus(fleet.admin, 'health-1', (s) => !s.healthy);
     expect(sick.state).toBe('applied');
     const snapshot = await readHosts(fleet.admin);
-    const release = { id: 'h1', patches: [await publishPatch(fleet.admin, fleet.patches.fix)] } as Parameters<typeof readGate>[0];
+    const release = { id: 'h1', patches: [await publishPatch(fleet.admin, fleet.patches.fix)] } as unknown as Parameters<typeof readGate>[0];
     expect(readGate(release, { name: 'health', soakMs: 0, minShare: 1, maxFailures: 0, deferMs: 0 }, snapshot)).toMatchObject({ eligible: 1, good: 0, holds: false });
   });
 
