@@ -65,6 +65,9 @@ export type HotpatchErrorCode =
   | 'E_TRANSITION_TIMEOUT'
   | 'E_TRANSITION_FAILED'
   | 'E_GUEST_EXITED'
+  // fleet
+  | 'E_CONFLICT'
+  | 'E_DIGEST_MISMATCH'
   | 'E_USAGE';
 
 /** One problem found while validating; a rejection carries all of them. */
