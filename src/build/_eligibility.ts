@@ -25,6 +25,7 @@ export interface DiffReason {
     | 'STATIC_MOVED'
     | 'STATIC_RESIZED'
     | 'ADDRESS_CONSTANTS_CHANGED'
+    | 'LAYOUT_CHANGED'
     | 'NOT_PATCHABLE'
     | 'USES_SEGMENTS';
   readonly item: string;
@@ -33,7 +34,8 @@ export interface DiffReason {
 
 const REBUILD = 'ship it with a new baseline (prepare the new build)';
 
-const fname = (m: WasmModule, i: number): string => m.functionNames.get(i) ?? m.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
+/** A function's name for messages: name section, else export name, else `#N`. */
+export const fname = (m: WasmModule, i: number): string => m.functionNames.get(i) ?? m.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
 /** A global's name for messages: name section, else export name, else `global N`. */
 export const gname = (m: WasmModule, i: number): string =>
   m.globalNames.get(i) ?? m.exports.find((e) => e.kind === 'global' && e.index === i)?.name ?? `global ${i}`;

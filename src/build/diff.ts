@@ -7,9 +7,11 @@ import { type BuiltPatch, buildPatch } from './build.js';
 import { type Carried, emitPatch } from './_emit.js';
 import { type DiffReason, gname, patchabilityReasons, structuralReasons } from './_eligibility.js';
 import { type Build, Canon, calleeInOld, canonicalBody, matchFunctions } from './_match.js';
-import { addressConstantReasons, staticReasons } from './_statics.js';
+import { staticReasons } from './_statics.js';
+import { classifyChanges, type LeftOut } from './_changes.js';
 
 export type { DiffReason } from './_eligibility.js';
+export type { LeftOut } from './_changes.js';
 
 /** Options of {@link diffBuilds}. */
 export interface DiffOptions {
@@ -19,6 +21,21 @@ export interface DiffOptions {
   readonly sequence?: number;
   readonly cumulative?: boolean;
   readonly description?: string;
+  /** Carry functions that differ only in line numbers instead of leaving them out (default false). */
+  readonly carryLineNumbers?: boolean;
+  /** Carry functions whose struct field offsets changed instead of refusing (LAYOUT_CHANGED). */
+  readonly allowLayoutChange?: boolean;
+}
+
+/**
+ * How exact the comparison was. `exact`: both builds carry relocations (-Wl,--emit-relocs), so
+ * every static address is compared by symbol. `heuristic`: no relocations, so constants are told
+ * apart by where their value goes (a call argument is a value, a load or store address is an
+ * address). `names` says whether both had a name section (functions matched by name first).
+ */
+export interface DiffMode {
+  readonly statics: 'exact' | 'heuristic';
+  readonly names: boolean;
 }
 
 /** A patch was built: which baseline functions it replaces and which new helpers it carries. */
@@ -31,12 +48,19 @@ export interface Hotpatchable {
   readonly ownedGlobals: readonly string[];
   /** True when both builds carried relocations (-Wl,--emit-relocs): static moves were checked exactly. */
   readonly exactStatics: boolean;
+  readonly mode: DiffMode;
+  /** Functions that differ but are not in the patch, and why. */
+  readonly leftOut: readonly LeftOut[];
+  /** Changes carried because the author confirmed them (`allowLayoutChange`). */
+  readonly warnings: readonly DiffReason[];
 }
 
 /** The change needs a new baseline, for these reasons. */
 export interface NotHotpatchable {
   readonly hotpatchable: false;
   readonly reasons: readonly DiffReason[];
+  readonly mode: DiffMode;
+  readonly leftOut: readonly LeftOut[];
 }
 
 const name = (build: Build, i: number): string =>
@@ -68,17 +92,26 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   // Without relocations on both sides, compare raw constants: symbols on one side only would mismatch.
   const [a, b]: Build[] = exactStatics ? [oldBuild, newBuild] : [{ ...oldBuild, linking: undefined }, { ...newBuild, linking: undefined }];
 
+  const mode: DiffMode = { statics: exactStatics ? 'exact' : 'heuristic', names: oldModule.functionNames.size > 0 && newModule.functionNames.size > 0 };
+
   const canon = new Canon();
   const matching = matchFunctions(a!, b!, canon);
   const reasons = structuralReasons(a!, b!, matching);
 
   const callee = calleeInOld(matching);
-  const changed: [old: number, new: number][] = [];
+  const differing: [old: number, new: number][] = [];
   for (const [ni, oi] of matching.newToOld) {
     if (ni < newModule.importedFunctions) continue;
-    if (canonicalBody(a!, oi, canon, (c) => c) !== canonicalBody(b!, ni, canon, callee)) changed.push([oi, ni]);
+    if (canonicalBody(a!, oi, canon, (c) => c) !== canonicalBody(b!, ni, canon, callee)) differing.push([oi, ni]);
   }
-  changed.sort((x, y) => x[0] - y[0]);
+  differing.sort((x, y) => x[0] - y[0]);
+  const classified = classifyChanges(a!, b!, differing, canon, callee, {
+    exact: exactStatics,
+    carryLineNumbers: options.carryLineNumbers ?? false,
+    allowLayoutChange: options.allowLayoutChange ?? false,
+  });
+  const changed = classified.carried;
+  const { leftOut } = classified;
 
   // New functions the changed code reaches travel with the patch.
   const helpers: number[] = [];
@@ -103,9 +136,10 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     if (r.code === 'GLOBAL_ADDED' && [...ownGlobals].some((g) => gname(newModule, g) === r.item)) reasons.splice(k, 1);
   }
   reasons.push(...patchabilityReasons(baseline, changed.map(([oi]) => oi), oldModule));
-  reasons.push(...(exactStatics ? staticReasons(oldBuild, newBuild) : addressConstantReasons(a!, b!, changed, canon, callee)));
+  reasons.push(...classified.reasons, ...(exactStatics ? staticReasons(oldBuild, newBuild) : []));
   if (changed.length === 0 && reasons.length === 0) {
-    throw new HotpatchError('E_NOTHING_TO_PATCH', 'no function changed between the two builds: nothing to patch');
+    const why = leftOut.length > 0 ? `only line numbers changed (${leftOut.length} function${leftOut.length === 1 ? '' : 's'} left out; pass carryLineNumbers to carry them)` : 'no function changed between the two builds';
+    throw new HotpatchError('E_NOTHING_TO_PATCH', `${why}: nothing to patch`);
   }
 
   const targetName = (oi: number): string => {
@@ -121,7 +155,7 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     if (!(error instanceof HotpatchError)) throw error;
     reasons.push({ code: 'USES_SEGMENTS', item: 'changed code', message: `${error.message}; ship it with a new baseline` });
   }
-  if (reasons.length > 0 || !bytes) return { hotpatchable: false, reasons };
+  if (reasons.length > 0 || !bytes) return { hotpatchable: false, reasons, mode, leftOut };
 
   const patch = await buildPatch({
     wasm: bytes,
@@ -141,6 +175,9 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     added: helpers.map((h) => name(b!, h)),
     ownedGlobals: [...ownGlobals].map((g) => gname(newModule, g)),
     exactStatics,
+    mode,
+    leftOut,
+    warnings: classified.warnings,
   };
 }
 
