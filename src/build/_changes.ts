@@ -50,15 +50,19 @@ export function staticRange(m: WasmModule): [number, number] {
 export function classifyChanges(a: Build, b: Build, changed: readonly [number, number][], canon: Canon, callee: (i: number) => number, options: ClassifyOptions): Classified {
   const [lo, hi] = staticRange(a.module);
   const diffs = changed.map(([oi, ni]) => compareBodies(a, oi, b, ni, canon, callee, lo));
+  // Constants that are values (not addresses, not compared): where line numbers can be. An
+  // operand is a value passed through a path this analysis does not follow (a loop, a phi).
   const valueOnly = (d: BodyDiff): boolean =>
-    d.shape === 'constants' && d.accesses.length === 0 && d.staticOffsets.length === 0 && d.constants.length > 0 && d.constants.every((c) => VALUE_USES.has(c.use));
+    d.shape === 'constants' && d.accesses.length === 0 && d.staticOffsets.length === 0 && d.constants.length > 0 && d.constants.every((c) => c.use !== 'address' && c.use !== 'compared');
 
-  // A line shift moves every __LINE__ below an edit by the same amount: a delta seen in two or
-  // more functions is a shift; a one-off change of an argument is a change, and is carried.
+  // A line shift moves every __LINE__ below an edit by the same amount: a delta passed to calls
+  // or stored in two or more functions is a shift; a one-off change of an argument is a change,
+  // and is carried.
   const byDelta = new Map<number, Set<number>>();
   diffs.forEach((d, k) => {
     if (!valueOnly(d)) return;
     for (const c of d.constants) {
+      if (!VALUE_USES.has(c.use)) continue;
       const delta = c.new - c.old;
       let set = byDelta.get(delta);
       if (!set) byDelta.set(delta, (set = new Set()));
@@ -75,12 +79,12 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
     if (valueOnly(d) && d.constants.every((c) => isShift(c.new - c.old))) {
       const constants = d.constants.map((c) => ({ old: c.old, new: c.new, callee: c.callee === undefined ? undefined : fname(a.module, c.callee) }));
       const shifts = [...new Set(d.constants.map((c) => c.new - c.old))].map((x) => (x > 0 ? `+${x}` : `${x}`));
-      const sinks = [...new Set(constants.map((c) => c.callee ?? 'memory'))];
+      const sinks = [...new Set(d.constants.map((c) => (c.use === 'argument' ? `\`${fname(a.module, c.callee!)}\`` : c.use === 'stored' ? 'stores' : 'locals')))];
       if (options.carryLineNumbers) out.carried.push([oi, ni]);
       out.leftOut.push({
         function: name,
         reason: 'LINE_NUMBERS',
-        message: `\`${name}\` differs only in constants passed to ${list(sinks, 3)} that shift by ${shifts.join(', ')} as in other functions (source line numbers below an edit); ${options.carryLineNumbers ? 'carried as asked' : 'left out: the running guest keeps reporting the old line numbers'}`,
+        message: `\`${name}\` differs only in constants (into ${list(sinks, 3)}) that shift by ${shifts.join(', ')} as in other functions (source line numbers below an edit); ${options.carryLineNumbers ? 'carried as asked' : 'left out: the running guest keeps reporting the old line numbers'}`,
         constants,
       });
       return;

@@ -100,7 +100,7 @@ const inRanges = (op: number, ranges: number[][]): boolean => ranges.some(([lo, 
  * Follows the value a constant at `k` pushes through the instructions after it (stack depth only,
  * within straight-line code) to the instruction that consumes it, and says what that one does.
  */
-export function useOf(m: WasmModule, code: readonly { op: number; index: number; start: number }[], k: number, toOld: (i: number) => number = (i) => i): Omit<ConstantChange, 'old' | 'new'> {
+export function useOf(m: WasmModule, code: readonly { op: number; index: number }[], k: number, toOld: (i: number) => number = (i) => i, depth = 0): Omit<ConstantChange, 'old' | 'new'> {
   let above = 0; // values pushed on top of ours
   for (let j = k + 1; j < code.length; j++) {
     const { op, index } = code[j]!;
@@ -127,12 +127,68 @@ export function useOf(m: WasmModule, code: readonly { op: number; index: number;
       if (above === 0) return { use: 'operand' };
       // One of the two values chosen from: the result may be ours, so follow it.
       above = above <= 2 ? 0 : above - 2;
+    } else if (op === Op.localSet && above === 0) {
+      return depth < 2 ? throughLocal(m, code, j, index, toOld, depth) : { use: 'operand' };
     } else if (op === Op.localSet || op === Op.globalSet || op === Op.drop) {
       if (above === 0) return { use: 'operand' };
       above--;
     } else return { use: 'operand' };
   }
   return { use: 'operand' };
+}
+
+/**
+ * A value stored in a local: what the next read of that local does with it. The compiler merges
+ * the error paths of a function into one call that takes its line number from a local (each path
+ * sets the local and branches forward to the call), so a line number reaches its call through a
+ * local. Follows straight-line code and forward `br`s; locals are reused, so only the first read
+ * counts, and a write before it means the value is lost.
+ */
+function throughLocal(m: WasmModule, code: readonly { op: number; index: number }[], from: number, local: number, toOld: (i: number) => number, depth: number): Omit<ConstantChange, 'old' | 'new'> {
+  const ends = blockEnds(code);
+  for (let j = from + 1, steps = 0; j < code.length && steps < 256; j++, steps++) {
+    const x = code[j]!;
+    if (x.op === Op.br) {
+      const target = enclosing(code, ends, j, x.index);
+      if (target === undefined || code[target]!.op === Op.loop) return { use: 'operand' };
+      j = ends.get(target)!;
+    } else if (x.op === Op.else) {
+      j = ends.get(enclosing(code, ends, j, 0)!)!;
+    } else if (x.op === Op.return || x.op === Op.brTable || x.op === Op.unreachable) {
+      return { use: 'operand' };
+    } else if (x.op === Op.localGet && x.index === local) {
+      const use = useOf(m, code, j, toOld, depth + 1);
+      return use.use === 'argument' || use.use === 'stored' ? use : { use: 'operand' };
+    } else if ((x.op === Op.localSet || x.op === Op.localTee) && x.index === local) {
+      return { use: 'operand' };
+    }
+  }
+  return { use: 'operand' };
+}
+
+const endsCache = new WeakMap<object, Map<number, number>>();
+/** Each block, loop, if and try start's matching `end`, by instruction position. */
+function blockEnds(code: readonly { op: number }[]): Map<number, number> {
+  let ends = endsCache.get(code);
+  if (ends) return ends;
+  ends = new Map();
+  const open: number[] = [];
+  code.forEach((x, j) => {
+    if (x.op === Op.block || x.op === Op.loop || x.op === Op.if || x.op === Op.try) open.push(j);
+    else if (x.op === Op.end && open.length > 0) ends!.set(open.pop()!, j);
+  });
+  endsCache.set(code, ends);
+  return ends;
+}
+
+/** The start of the `depth`-th block enclosing position `at` (0: the innermost). */
+function enclosing(code: readonly { op: number }[], ends: Map<number, number>, at: number, depth: number): number | undefined {
+  let found = -1;
+  for (let j = at - 1; j >= 0; j--) {
+    const end = ends.get(j);
+    if (end !== undefined && end > at && ++found === depth) return j;
+  }
+  return undefined;
 }
 
 /**

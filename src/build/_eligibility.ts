@@ -1,5 +1,6 @@
 import { ByteReader } from '../format/bytes.js';
 import { newInstruction, Op, readInstruction } from '../format/instructions.js';
+import { HOOKS, IMPORT_SHADOW, SHADOW_FUNCTIONS } from '../format/check.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { signatureText, type WasmModule } from '../format/module.js';
 import { remapConstExpr } from '../prepare/_encode.js';
@@ -65,13 +66,15 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
   };
   const oldImports = new Set(o.imports.map((_, k) => importKey(o, k)));
   const newImports = new Set(n.imports.map((_, k) => importKey(n, k)));
-  for (const k of newImports) if (!oldImports.has(k)) add('IMPORTS_CHANGED', k, `import ${k} is new: the running guest was instantiated without it; ${REBUILD}`);
+  // Shadow state comes from the host to the patch, not to the running guest: the patch imports it.
+  for (const k of newImports) if (!oldImports.has(k) && !shadowKeys(n).has(k)) add('IMPORTS_CHANGED', k, `import ${k} is new: the running guest was instantiated without it; ${REBUILD}`);
   for (const k of oldImports) if (!newImports.has(k)) add('IMPORTS_CHANGED', k, `import ${k} was removed or changed; ${REBUILD}`);
 
   const exportKey = (m: WasmModule, e: WasmModule['exports'][number], mapFn: (i: number) => number): string =>
     `${e.kind} ${e.name} → ${e.kind === 'func' ? mapFn(e.index) : e.index}`;
   const oldExports = new Set(o.exports.map((e) => exportKey(o, e, (i) => i)));
   for (const e of n.exports) {
+    if (isHookExport(e) && !o.exports.some((x) => x.name === e.name)) continue; // carried as the patch's hook
     if (!oldExports.has(exportKey(n, e, toOld))) {
       const before = o.exports.find((x) => x.name === e.name);
       add('EXPORTS_CHANGED', `export ${e.name}`, before ? `export "${e.name}" now names a different ${e.kind}; ${REBUILD}` : `export "${e.name}" is new: hosts of the running guest cannot see it; ${REBUILD}`);
@@ -173,6 +176,15 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
   }
   return reasons;
 }
+
+/** A function import from the host's shadow state module (`hotpatch.shadow`). */
+export const isShadowImport = (imp: WasmModule['imports'][number]): boolean =>
+  imp.kind === 'func' && imp.module === IMPORT_SHADOW && (SHADOW_FUNCTIONS as readonly string[]).includes(imp.name);
+const shadowKeys = (m: WasmModule): Set<string> =>
+  new Set(m.imports.filter(isShadowImport).map((imp) => `func ${imp.module}.${imp.name} ${signatureText(m.types[imp.typeIndex!]!)}`));
+
+/** An exported function named as a lifecycle hook (`hotpatch_post_revert`, …): the fixed build's hook for the patch. */
+export const isHookExport = (e: WasmModule['exports'][number]): boolean => e.kind === 'func' && (Object.values(HOOKS) as string[]).includes(e.name);
 
 function describeByteChange(a: Uint8Array, b: Uint8Array): string {
   let first = 0;

@@ -5,7 +5,7 @@ import { invalidity, parseModule, type WasmModule } from '../format/module.js';
 import { identityMaps, relocateBody } from '../format/relocate.js';
 import { type BuiltPatch, buildPatch } from './build.js';
 import { type Carried, emitPatch } from './_emit.js';
-import { type DiffReason, gname, patchabilityReasons, structuralReasons } from './_eligibility.js';
+import { type DiffReason, gname, isHookExport, isShadowImport, patchabilityReasons, structuralReasons } from './_eligibility.js';
 import { type Build, Canon, calleeInOld, canonicalBody, matchFunctions } from './_match.js';
 import { staticReasons } from './_statics.js';
 import { classifyChanges, type LeftOut } from './_changes.js';
@@ -48,6 +48,10 @@ export interface Hotpatchable {
   readonly ownedGlobals: readonly string[];
   /** True when both builds carried relocations (-Wl,--emit-relocs): static moves were checked exactly. */
   readonly exactStatics: boolean;
+  /** Lifecycle hooks the fixed build exports, carried as the patch's (`hotpatch_post_revert`, …). */
+  readonly hooks: readonly string[];
+  /** Shadow-state functions the patch imports from the host (`hotpatch.shadow.*`). */
+  readonly shadow: readonly string[];
   readonly mode: DiffMode;
   /** Functions that differ but are not in the patch, and why. */
   readonly leftOut: readonly LeftOut[];
@@ -113,14 +117,16 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   const changed = classified.carried;
   const { leftOut } = classified;
 
-  // New functions the changed code reaches travel with the patch.
+  // Lifecycle hooks the fixed build exports (say, a post-revert hook freeing shadow state) become the patch's.
+  const hooks = newModule.exports.filter((e) => isHookExport(e) && !oldModule.exports.some((x) => x.name === e.name) && !matching.newToOld.has(e.index));
+  // New functions the changed code and the hooks reach travel with the patch.
   const helpers: number[] = [];
-  const pending = changed.map(([, ni]) => ni);
+  const pending = [...changed.map(([, ni]) => ni), ...hooks.map((e) => e.index)];
   const seen = new Set(pending);
   while (pending.length > 0) {
     const fn = pending.pop()!;
     for (const c of calleesOf(b!, fn)) {
-      if (!matching.newToOld.has(c) && !seen.has(c)) {
+      if (!matching.newToOld.has(c) && !seen.has(c) && c >= newModule.importedFunctions) {
         seen.add(c);
         helpers.push(c);
         pending.push(c);
@@ -147,7 +153,12 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     const unique = fn && baseline.functions.filter((f) => f.name === fn.name).length === 1;
     return unique ? fn.name : `#${oi}`;
   };
-  const carried: Carried[] = [...changed.map(([oi, ni]) => ({ index: ni, export: targetName(oi) })), ...helpers.map((index) => ({ index }))];
+  const hookOf = new Map(hooks.map((e) => [e.index, e.name]));
+  const carried: Carried[] = [
+    ...changed.map(([oi, ni]) => ({ index: ni, export: targetName(oi) })),
+    ...helpers.map((index) => (hookOf.has(index) ? { index, export: hookOf.get(index)! } : { index })),
+  ];
+  const shadowNames = newModule.imports.filter(isShadowImport).map((imp) => `${imp.module}.${imp.name}`);
   let bytes: Uint8Array | undefined;
   try {
     bytes = emitPatch(b!, matching, carried, ownGlobals);
@@ -167,12 +178,15 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
       targets: changed.map(([oi]) => ({ function: targetName(oi), export: targetName(oi) })),
     },
     baseline,
+    hostImports: shadowNames,
   });
   return {
     hotpatchable: true,
     patch,
     changed: changed.map(([oi]) => targetName(oi)),
-    added: helpers.map((h) => name(b!, h)),
+    added: helpers.filter((h) => !hookOf.has(h)).map((h) => name(b!, h)),
+    hooks: hooks.map((e) => e.name),
+    shadow: shadowNames,
     ownedGlobals: [...ownGlobals].map((g) => gname(newModule, g)),
     exactStatics,
     mode,
