@@ -142,6 +142,19 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
     if (oi !== undefined) pair(ni, oi);
   }
 
+  // Function pointers: the same slot of the same element segment. Before structure, because a
+  // moved struct field can make one function's new body equal to another's old one.
+  const bySlot = (): void => {
+    o.elements.forEach((seg, s) => {
+      const other = n.elements[s];
+      if (!other || seg.encoding !== 'indices' || other.encoding !== 'indices') return;
+      (other.items as number[]).forEach((ni, k) => {
+        const oi = (seg.items as number[])[k];
+        if (oi !== undefined && !newToOld.has(ni) && !oldToNew.has(oi) && signatureText(typeOf(n, ni)) === signatureText(typeOf(o, oi))) pair(ni, oi);
+      });
+    });
+  };
+  if (o.elements.length === n.elements.length && o.elements.every((seg, s) => seg.items.length === n.elements[s]!.items.length)) bySlot();
   // Structure, to a fixed point: each round's matches make the next round's fingerprints sharper.
   // A changed function has a new structure; it is found by where it sits instead: the same slot of
   // the same element segment (a function pointer), or the same matched callers.
@@ -168,6 +181,9 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
     }
     if (newToOld.size > before) continue;
 
+    bySlot();
+    if (newToOld.size > before) continue;
+
     // The same instructions with other constants or field offsets: line numbers that moved, a struct
     // field that moved. Release builds without names change hundreds of functions this way.
     const shapeOf = (build: Build, i: number, toOld: (callee: number) => number | undefined): string =>
@@ -178,16 +194,6 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
       const oi = oldShapes.get(shape);
       if (oi !== undefined) pair(ni, oi);
     }
-    if (newToOld.size > before) continue;
-
-    o.elements.forEach((seg, s) => {
-      const other = n.elements[s];
-      if (!other || seg.encoding !== 'indices' || other.encoding !== 'indices') return;
-      (other.items as number[]).forEach((ni, k) => {
-        const oi = (seg.items as number[])[k];
-        if (oi !== undefined && !newToOld.has(ni) && !oldToNew.has(oi) && signatureText(typeOf(n, ni)) === signatureText(typeOf(o, oi))) pair(ni, oi);
-      });
-    });
     if (newToOld.size > before) continue;
 
     const place = (m: WasmModule, i: number, callers: Map<number, Set<number>>, toOld: (c: number) => number | undefined): string | undefined => {
