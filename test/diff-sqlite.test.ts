@@ -52,6 +52,7 @@ describe('diff on SQLite: line numbers that moved are left out, never refused', 
     expect(result.leftOut.length).toBeGreaterThan(5);
     for (const left of result.leftOut) {
       expect(left.reason).toBe('LINE_NUMBERS');
+      expect(left.item).toMatch(/^#\d+$/);
       for (const c of left.constants) expect(c.new - c.old).toBe(4); // four lines added above them
     }
   }, 240_000);
@@ -61,6 +62,32 @@ describe('diff on SQLite: line numbers that moved are left out, never refused', 
     const carried = (await diff('lines-added', { carryLineNumbers: true })) as Hotpatchable;
     expect(carried.changed).toHaveLength(1 + left.leftOut.length);
     expect(carried.leftOut).toEqual(left.leftOut.map((l) => ({ ...l, message: expect.stringContaining('carried as asked') })));
+  }, 240_000);
+});
+
+describe('diff on SQLite: lines removed, a new helper', () => {
+  it('lines removed (char() maps surrogates to U+FFFD): patched live, the shifted line numbers left out', async () => {
+    const result = await live(
+      'lines-removed',
+      (q) => expect(q('SELECT hex(char(55296, 65))')).toBe('EDA08041\n'),
+      (q) => expect(q('SELECT hex(char(55296, 65))')).toBe('EFBFBD41\n'),
+    );
+    expect(result.changed).toHaveLength(1);
+    expect(result.leftOut.length).toBeGreaterThan(5);
+    expect(result.leftOut.flatMap((l) => l.constants.map((c) => c.new - c.old))).toEqual(expect.arrayContaining([-1]));
+  }, 240_000);
+
+  it('a new helper (randomblob() size check in its own function): the helper travels with the patch', async () => {
+    const result = await live(
+      'new-helper',
+      (q) => expect(q('SELECT length(randomblob(2000000))')).toBe('2000000\n'),
+      (q) => {
+        expect(q('SELECT length(randomblob(2000000))')).toBe(TOO_BIG);
+        expect(q('SELECT length(randomblob(16))')).toBe('16\n');
+      },
+    );
+    expect(result.changed).toHaveLength(1);
+    expect(result.added).toHaveLength(1);
   }, 240_000);
 });
 

@@ -2,14 +2,16 @@ import type { WasmModule } from '../format/module.js';
 import { type BodyDiff, type ConstantUse, compareBodies, constantUses } from './_compare.js';
 import { type DiffReason, fname } from './_eligibility.js';
 import type { Build, Canon } from './_match.js';
+import { staticRange } from './_statics.js';
 
 /** A function that differs between the builds but that the patch leaves out, and why. */
 export interface LeftOut {
-  readonly function: string;
+  /** A function, or a data segment (`data[0]`) whose only change is line numbers in it. */
+  readonly item: string;
   readonly reason: 'LINE_NUMBERS';
   readonly message: string;
-  /** The constants that differ: old and new value, and the function they are passed to. */
-  readonly constants: readonly { readonly old: number; readonly new: number; readonly callee: string | undefined }[];
+  /** The constants that differ: old and new value, and the function they are passed to (for data: their address). */
+  readonly constants: readonly { readonly old: number; readonly new: number; readonly callee?: string | undefined; readonly address?: number }[];
 }
 
 /** What to do with each changed function. */
@@ -29,17 +31,13 @@ export interface ClassifyOptions {
   readonly carryLineNumbers: boolean;
   /** Carry functions whose struct field offsets changed instead of refusing. */
   readonly allowLayoutChange: boolean;
+  /** Data or the layout globals changed: statics moved, so a shifted constant in their range may be an address. */
+  readonly staticsMoved: boolean;
 }
 
 const VALUE_USES: ReadonlySet<ConstantUse> = new Set(['argument', 'stored']);
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
 const list = (items: readonly string[], most: number): string => (items.length <= most ? items.join(', ') : `${items.slice(0, most).join(', ')} and ${items.length - most} more`);
-
-/** The range of linear memory that holds statics, as far as a build without relocations tells. */
-export function staticRange(m: WasmModule): [number, number] {
-  const memory = m.memories[0] ?? m.imports.find((i) => i.kind === 'memory')?.memory;
-  return [1024, (memory?.min ?? 0) * 65536]; // wasm-ld and emscripten place statics from 1024 up
-}
 
 /**
  * Sorts the functions whose code differs into carried, left out (line numbers: constants passed
@@ -49,6 +47,7 @@ export function staticRange(m: WasmModule): [number, number] {
  */
 export function classifyChanges(a: Build, b: Build, changed: readonly [number, number][], canon: Canon, callee: (i: number) => number, options: ClassifyOptions): Classified {
   const [lo, hi] = staticRange(a.module);
+  const inStatics = (v: number): boolean => (v >>> 0) >= lo && (v >>> 0) < hi;
   const diffs = changed.map(([oi, ni]) => compareBodies(a, oi, b, ni, canon, callee, lo));
   // Constants that are values (not addresses, not compared): where line numbers can be. An
   // operand is a value passed through a path this analysis does not follow (a loop, a phi).
@@ -62,7 +61,7 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
   diffs.forEach((d, k) => {
     if (!valueOnly(d)) return;
     for (const c of d.constants) {
-      if (!VALUE_USES.has(c.use)) continue;
+      if (!VALUE_USES.has(c.use) || (options.staticsMoved && inStatics(c.old))) continue;
       const delta = c.new - c.old;
       let set = byDelta.get(delta);
       if (!set) byDelta.set(delta, (set = new Set()));
@@ -82,7 +81,7 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
       const sinks = [...new Set(d.constants.map((c) => (c.use === 'argument' ? `\`${fname(a.module, c.callee!)}\`` : c.use === 'stored' ? 'stores' : 'locals')))];
       if (options.carryLineNumbers) out.carried.push([oi, ni]);
       out.leftOut.push({
-        function: name,
+        item: name,
         reason: 'LINE_NUMBERS',
         message: `\`${name}\` differs only in constants (into ${list(sinks, 3)}) that shift by ${shifts.join(', ')} as in other functions (source line numbers below an edit); ${options.carryLineNumbers ? 'carried as asked' : 'left out: the running guest keeps reporting the old line numbers'}`,
         constants,

@@ -5,6 +5,9 @@ import type { BaselineManifest } from '../format/manifest.js';
 import { signatureText, type WasmModule } from '../format/module.js';
 import { remapConstExpr } from '../prepare/_encode.js';
 import { type Build, type Matching, functionCount, range, typeOf } from './_match.js';
+import type { LeftOut } from './_changes.js';
+import { staticRange } from './_statics.js';
+import { locationLineChanges } from './_locations.js';
 
 /** Why a change cannot be carried by a patch: a stable code, the item, and what to do. */
 export interface DiffReason {
@@ -48,7 +51,7 @@ const same = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
  * exports, globals, memory, data, tables, element segments, start, tags, and removed functions or
  * changed signatures. Compared with new function indices mapped to old identities.
  */
-export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Matching): DiffReason[] {
+export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Matching, leftOut: LeftOut[] = []): DiffReason[] {
   const o = oldBuild.module;
   const n = newBuild.module;
   const reasons: DiffReason[] = [];
@@ -131,6 +134,17 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
   const names = newBuild.linking?.segmentNames ?? [];
   for (let k = 0; k < Math.max(od.length, nd.length); k++) {
     if (same(od[k], nd[k])) continue;
+    const lines = od[k] && nd[k] ? locationLineChanges(od[k]!, nd[k]!, staticRange(o)) : undefined;
+    if (lines) {
+      const shifts = [...new Set(lines.map((l) => l.new - l.old))].map((x) => (x > 0 ? `+${x}` : `${x}`));
+      leftOut.push({
+        item: `data[${k}]`,
+        reason: 'LINE_NUMBERS',
+        message: `data segment ${k} differs only in the line fields of ${lines.length} panic location${lines.length === 1 ? '' : 's'} (Rust's core::panic::Location), shifted by ${shifts.join(', ')}; left out: the running guest's panics keep reporting the old lines`,
+        constants: lines.map((l) => ({ old: l.old, new: l.new, address: l.address })),
+      });
+      continue;
+    }
     const what = names[k] ? ` (${names[k]})` : '';
     add(
       'DATA_CHANGED',

@@ -1,5 +1,6 @@
 import { ByteReader } from '../format/bytes.js';
 import type { DiffReason } from './_eligibility.js';
+import type { WasmModule } from '../format/module.js';
 import type { Build } from './_match.js';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -50,4 +51,10 @@ export function staticReasons(oldBuild: Build, newBuild: Build): DiffReason[] {
     }
   }
   return reasons;
+}
+
+/** The range of linear memory that holds statics, as far as a build without relocations tells. */
+export function staticRange(m: WasmModule): [number, number] {
+  const memory = m.memories[0] ?? m.imports.find((i) => i.kind === 'memory')?.memory;
+  return [1024, (memory?.min ?? 0) * 65536]; // wasm-ld and emscripten place statics from 1024 up
 }

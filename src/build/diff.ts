@@ -100,7 +100,8 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
 
   const canon = new Canon();
   const matching = matchFunctions(a!, b!, canon);
-  const reasons = structuralReasons(a!, b!, matching);
+  const dataLines: LeftOut[] = [];
+  const reasons = structuralReasons(a!, b!, matching, dataLines);
 
   const callee = calleeInOld(matching);
   const differing: [old: number, new: number][] = [];
@@ -113,9 +114,10 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     exact: exactStatics,
     carryLineNumbers: options.carryLineNumbers ?? false,
     allowLayoutChange: options.allowLayoutChange ?? false,
+    staticsMoved: reasons.some((r) => r.code === 'DATA_CHANGED' || r.code === 'GLOBAL_CHANGED'),
   });
   const changed = classified.carried;
-  const { leftOut } = classified;
+  const leftOut = [...dataLines, ...classified.leftOut];
 
   // Lifecycle hooks the fixed build exports (say, a post-revert hook freeing shadow state) become the patch's.
   const hooks = newModule.exports.filter((e) => isHookExport(e) && !oldModule.exports.some((x) => x.name === e.name) && !matching.newToOld.has(e.index));
