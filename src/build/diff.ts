@@ -122,8 +122,8 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   // Lifecycle hooks the fixed build exports (say, a post-revert hook freeing shadow state) become the patch's.
   const hooks = newModule.exports.filter((e) => isHookExport(e) && !oldModule.exports.some((x) => x.name === e.name) && !matching.newToOld.has(e.index));
   // New functions the changed code and the hooks reach travel with the patch.
-  const helpers: number[] = [];
-  const pending = [...changed.map(([, ni]) => ni), ...hooks.map((e) => e.index)];
+  const helpers: number[] = hooks.map((e) => e.index);
+  const pending = [...changed.map(([, ni]) => ni), ...helpers];
   const seen = new Set(pending);
   while (pending.length > 0) {
     const fn = pending.pop()!;

@@ -1,10 +1,14 @@
 import { HotpatchError } from '../errors.js';
 import { IMPORT_SHADOW } from '../format/check.js';
 
-/** Where shadow fields live: the guest's own allocator and memory. */
+/**
+ * Where shadow fields live: the guest's own allocator and memory. Without `free` (emscripten
+ * exports only what its glue uses, often `malloc` alone) freed fields are kept on a free list per
+ * size and reused by the next allocation of that size, so repeated apply/revert does not grow.
+ */
 export interface ShadowAllocator {
   malloc(size: number): number;
-  free(pointer: number): void;
+  free?(pointer: number): void;
   readonly memory: WebAssembly.Memory;
 }
 
@@ -19,8 +23,10 @@ export interface ShadowAllocator {
  */
 export class ShadowState {
   readonly #allocator: () => ShadowAllocator;
-  /** id → object address → field address. */
-  readonly #fields = new Map<number, Map<number, number>>();
+  /** id → object address → field address and size. */
+  readonly #fields = new Map<number, Map<number, { at: number; size: number }>>();
+  /** Freed fields by size, when the guest has no `free`. */
+  readonly #spare = new Map<number, number[]>();
 
   /** @param allocator the guest's allocator, or a function giving it once the guest exists */
   constructor(allocator: ShadowAllocator | (() => ShadowAllocator)) {
@@ -28,7 +34,7 @@ export class ShadowState {
   }
 
   /**
-   * A store over a guest's exported `malloc`, `free` and `memory` (emscripten's names by default),
+   * A store over a guest's exported `malloc`, `free` (if any) and `memory` (emscripten's names by default),
    * looked up on first use, so it can be made before the guest is instantiated.
    * @throws HotpatchError E_IMPORT_UNRESOLVED (on first use) when the guest exports no such functions
    */
@@ -36,10 +42,10 @@ export class ShadowState {
     return new ShadowState(() => {
       const e = exports();
       const [malloc, free, memory] = [e[names.malloc ?? 'malloc'], e[names.free ?? 'free'], e[names.memory ?? 'memory']];
-      if (typeof malloc !== 'function' || typeof free !== 'function' || !(memory instanceof WebAssembly.Memory)) {
-        throw new HotpatchError('E_IMPORT_UNRESOLVED', `shadow state needs the guest's allocator: it exports no ${names.malloc ?? 'malloc'}/${names.free ?? 'free'} functions and ${names.memory ?? 'memory'}`);
+      if (typeof malloc !== 'function' || !(memory instanceof WebAssembly.Memory)) {
+        throw new HotpatchError('E_IMPORT_UNRESOLVED', `shadow state needs the guest's allocator: it exports no ${names.malloc ?? 'malloc'} function or no ${names.memory ?? 'memory'}`);
       }
-      return { malloc: malloc as (size: number) => number, free: free as (pointer: number) => void, memory };
+      return { malloc: malloc as (size: number) => number, ...(typeof free === 'function' ? { free: free as (pointer: number) => void } : {}), memory };
     });
   }
 
@@ -58,7 +64,7 @@ export class ShadowState {
 
   /** The field `id` of the object at `obj`, or 0. */
   get(obj: number, id: number): number {
-    return this.#fields.get(id >>> 0)?.get(obj >>> 0) ?? 0;
+    return this.#fields.get(id >>> 0)?.get(obj >>> 0)?.at ?? 0;
   }
 
   /** A new zeroed field of `size` bytes, or 0 if the object has one already or memory ran out. */
@@ -77,7 +83,7 @@ export class ShadowState {
     const field = byObject?.get(obj >>> 0);
     if (field === undefined) return;
     byObject!.delete(obj >>> 0);
-    this.#allocator().free(field);
+    this.#release(field);
   }
 
   /** Frees the field `id` of every object. */
@@ -85,8 +91,7 @@ export class ShadowState {
     const byObject = this.#fields.get(id >>> 0);
     if (!byObject) return;
     this.#fields.delete(id >>> 0);
-    const { free } = this.#allocator();
-    for (const field of byObject.values()) free(field);
+    for (const field of byObject.values()) this.#release(field);
   }
 
   /** How many fields are alive, of one id or of all. */
@@ -99,12 +104,21 @@ export class ShadowState {
 
   #allocate(obj: number, id: number, size: number): number {
     const { malloc, memory } = this.#allocator();
-    const field = malloc(Math.max(size, 1)) >>> 0;
+    const bytes = Math.max(size, 1);
+    const field = this.#spare.get(bytes)?.pop() ?? malloc(bytes) >>> 0;
     if (field === 0) return 0;
-    new Uint8Array(memory.buffer, field, size).fill(0);
+    new Uint8Array(memory.buffer, field, bytes).fill(0);
     let byObject = this.#fields.get(id);
     if (!byObject) this.#fields.set(id, (byObject = new Map()));
-    byObject.set(obj, field);
+    byObject.set(obj, { at: field, size: bytes });
     return field;
+  }
+
+  #release(field: { at: number; size: number }): void {
+    const { free } = this.#allocator();
+    if (free) return free(field.at);
+    let spare = this.#spare.get(field.size);
+    if (!spare) this.#spare.set(field.size, (spare = []));
+    spare.push(field.at);
   }
 }
