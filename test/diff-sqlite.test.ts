@@ -76,16 +76,17 @@ describe('diff on SQLite: lines removed, a new helper', () => {
     expect(result.leftOut.flatMap((l) => l.constants.map((c) => c.new - c.old))).toEqual(expect.arrayContaining([-1]));
   }, 240_000);
 
-  it('a new helper (randomblob() size check in its own function): the helper travels with the patch', async () => {
+  it('a new helper (randomblob() and zeroblob() share a new size check): the helper travels with the patch', async () => {
     const result = await live(
       'new-helper',
       (q) => expect(q('SELECT length(randomblob(2000000))')).toBe('2000000\n'),
       (q) => {
         expect(q('SELECT length(randomblob(2000000))')).toBe(TOO_BIG);
         expect(q('SELECT length(randomblob(16))')).toBe('16\n');
+        expect(q('SELECT length(zeroblob(2000000))')).toBe(TOO_BIG);
       },
     );
-    expect(result.changed).toHaveLength(1);
+    expect(result.changed).toHaveLength(2); // randomblob() and zeroblob() both call it
     expect(result.added).toHaveLength(1);
   }, 240_000);
 });

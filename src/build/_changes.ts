@@ -1,3 +1,5 @@
+import { ByteReader } from '../format/bytes.js';
+import { newInstruction, readInstruction } from '../format/instructions.js';
 import type { WasmModule } from '../format/module.js';
 import { type BodyDiff, type ConstantUse, compareBodies, constantUses } from './_compare.js';
 import { type DiffReason, fname } from './_eligibility.js';
@@ -132,13 +134,16 @@ function addressReason(d: BodyDiff, name: string, lo: number, hi: number): DiffR
 /** Without relocations: carried code that uses, as an address, a static address no old code used. */
 function unseenAddressReasons(a: Build, b: Build, carried: readonly [number, number][], canon: Canon, lo: number, hi: number): DiffReason[] {
   const addressLike = (u: ConstantUse): boolean => u === 'address' || u === 'operand';
+  const candidates = carried.map(([, ni]) => [ni, [...new Set(constantUses(b, ni, canon).filter((c) => addressLike(c.use) && c.value >= lo && c.value < hi).map((c) => c.value))]] as const);
+  if (candidates.every(([, values]) => values.length === 0)) return [];
   const seen = new Set<number>();
-  for (let i = a.module.importedFunctions; i < a.module.importedFunctions + a.module.functions.length; i++) {
-    for (const c of constantUses(a, i, canon)) if (c.value >= lo && c.value < hi) seen.add(c.value);
+  const m = a.module;
+  for (let i = m.importedFunctions; i < m.importedFunctions + m.functions.length; i++) {
+    for (const value of staticConstants(m, i, lo, hi)) seen.add(value);
   }
   const reasons: DiffReason[] = [];
-  for (const [, ni] of carried) {
-    const unseen = [...new Set(constantUses(b, ni, canon).filter((c) => addressLike(c.use) && c.value >= lo && c.value < hi && !seen.has(c.value)).map((c) => c.value))];
+  for (const [ni, values] of candidates) {
+    const unseen = values.filter((v) => !seen.has(v));
     if (unseen.length === 0) continue;
     const name = fname(b.module, ni);
     reasons.push({
@@ -148,4 +153,24 @@ function unseenAddressReasons(a: Build, b: Build, carried: readonly [number, num
     });
   }
   return reasons;
+}
+
+/** Constants and load/store offsets of a function that fall in the static range (any use). */
+function staticConstants(m: WasmModule, index: number, lo: number, hi: number): number[] {
+  const out: number[] = [];
+  const body = m.bodies[index - m.importedFunctions]!;
+  const r = new ByteReader(m.bytes, body.codeStart, body.end);
+  const ins = newInstruction();
+  while (!r.done) {
+    readInstruction(r, ins);
+    let value: number | undefined;
+    if (ins.op === 0x41) value = new ByteReader(m.bytes, ins.start + 1).s32() >>> 0;
+    else if (ins.op >= 0x28 && ins.op <= 0x3e) {
+      const imm = new ByteReader(m.bytes, ins.start + 1);
+      imm.skipLeb();
+      value = imm.u32();
+    }
+    if (value !== undefined && value >= lo && value < hi) out.push(value);
+  }
+  return out;
 }
