@@ -1,6 +1,10 @@
 // A Rust release cdylib (wasm-bindgen style) with a fix that adds lines: Rust keeps line numbers
 // in panic locations in data, so the only data change is their line fields, which diff leaves out.
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { diffBuilds, type Hotpatchable } from '../src/build/diff.js';
 import { Guest } from '../src/engine/index.js';
@@ -34,5 +38,18 @@ describe('patches/rust-lines (Rust, rustc -O, no relocations)', () => {
     guest.revert(patch);
     expect(put(4, long)).toBe(64);
     expect([e.checksum(1), e.checksum(3)]).toEqual([6, 14]);
+  });
+
+  it('the CLI says which mode it ran in and what it left out, in text and --json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rust-lines-'));
+    const baseline = join(dir, 'records.baseline.wasm');
+    writeFileSync(baseline, (await prepare(read('records.wasm'))).bytes);
+    const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, [cli, 'diff', new URL('../patches/rust-lines/records.wasm', import.meta.url).pathname, new URL('../patches/rust-lines/records-fixed.wasm', import.meta.url).pathname, '--baseline', baseline, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    const json = JSON.parse((await run('-o', join(dir, 'a.wasm'), '--json')).stdout);
+    expect(json).toMatchObject({ hotpatchable: true, changed: ['put'], mode: { statics: 'heuristic', names: true }, leftOut: [{ item: 'data[0]', reason: 'LINE_NUMBERS' }] });
+    const text = (await run('-o', join(dir, 'b.wasm'))).stdout;
+    expect(text).toMatch(/left out 1 item/);
+    expect(text).toMatch(/mode +heuristic/);
   });
 });

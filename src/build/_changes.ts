@@ -103,19 +103,23 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
     out.carried.push([oi, ni]);
   });
 
-  const shifted = [...layout].filter(([, fns]) => fns.size >= 2);
-  if (shifted.length > 0) {
-    const functions = [...new Set(shifted.flatMap(([, fns]) => [...fns]))].sort();
-    const remaps = shifted.map(([key, fns]) => `${key} (${list([...fns].sort(), 3)})`);
-    const reason: DiffReason = {
-      code: 'LAYOUT_CHANGED',
-      item: `${shifted.length} field offset${shifted.length === 1 ? '' : 's'} in ${functions.length} functions`,
-      message: `the same loads and stores use other field offsets in ${functions.length} functions: ${list(remaps, 6)}; a struct changed layout, and objects the running guest already holds keep the old one, so patched code would read them wrong. Keep the struct as it is and attach the new field as shadow state (hotpatch.shadow), or ship it with a new baseline; pass allowLayoutChange (--allow-layout-change) only if no such object can exist when the patch applies`,
-    };
-    (options.allowLayoutChange ? out.warnings : out.reasons).push(reason);
-  }
+  const layoutChange = layoutReason(layout);
+  if (layoutChange) (options.allowLayoutChange ? out.warnings : out.reasons).push(layoutChange);
   if (!options.exact) out.reasons.push(...unseenAddressReasons(a, b, out.carried, canon, lo, hi));
   return out;
+}
+
+/** Field offset (or width) changes seen in two or more functions: a struct changed layout. */
+function layoutReason(layout: ReadonlyMap<string, ReadonlySet<string>>): DiffReason | undefined {
+  const shifted = [...layout].filter(([, fns]) => fns.size >= 2);
+  if (shifted.length === 0) return undefined;
+  const functions = [...new Set(shifted.flatMap(([, fns]) => [...fns]))].sort();
+  const remaps = shifted.map(([key, fns]) => `${key} (${list([...fns].sort(), 3)})`);
+  return {
+    code: 'LAYOUT_CHANGED',
+    item: `${shifted.length} field offset${shifted.length === 1 ? '' : 's'} in ${functions.length} functions`,
+    message: `the same loads and stores use other field offsets in ${functions.length} functions: ${list(remaps, 6)}; a struct changed layout, and objects the running guest already holds keep the old one, so patched code would read them wrong. Keep the struct as it is and attach the new field as shadow state (hotpatch.shadow), or ship it with a new baseline; pass allowLayoutChange (--allow-layout-change) only if no such object can exist when the patch applies`,
+  };
 }
 
 /** Without relocations: a function whose differing constants are used as static addresses. */

@@ -37,7 +37,7 @@ export default defineCommand({
         ...(args['allow-layout-change'] ? { allowLayoutChange: true } : {}),
       });
       const mode = `${result.mode.statics === 'exact' ? 'exact (relocations: statics compared by symbol)' : 'heuristic (no relocations: constants told apart by where their value goes)'}, ${result.mode.names ? 'functions matched by name' : 'no name section: functions matched by structure and position'}`;
-      const leftOut = result.leftOut.map((l) => `  ${paint.dim('left out')} ${l.item}: ${l.message}`);
+      const leftOut = result.leftOut.map((l) => `    ${paint.dim(l.item)}: ${l.message}`);
       if (!result.hotpatchable) {
         emit(Boolean(args.json), { hotpatchable: false, reasons: result.reasons, mode: result.mode, leftOut: result.leftOut }, () =>
           [
@@ -71,7 +71,7 @@ export default defineCommand({
             ...(result.added.length ? [`  added    ${result.added.join(', ')}`] : []),
             ...(result.hooks.length ? [`  hooks    ${result.hooks.join(', ')}`] : []),
             ...(result.shadow.length ? [`  shadow   ${result.shadow.join(', ')} (give the guest ShadowState's imports)`] : []),
-            ...(result.leftOut.length ? [`  left out ${result.leftOut.length} function${result.leftOut.length === 1 ? '' : 's'} and data that differ only in line numbers${args['carry-line-numbers'] ? ' (carried, as asked)' : ''}:`, ...leftOut] : []),
+            ...(result.leftOut.length ? [`  left out ${result.leftOut.length} item${result.leftOut.length === 1 ? '' : 's'} (functions, data) that differ only in line numbers${args['carry-line-numbers'] ? ' (carried, as asked)' : ''}:`, ...leftOut] : []),
             ...result.warnings.map((w) => `  ${paint.bad('confirmed')} ${w.code} ${w.item}: ${w.message}`),
             `  statics  ${result.exactStatics ? 'checked exactly (relocations present)' : paint.dim('checked by address constants (link with -Wl,--emit-relocs for an exact check)')}`,
             `  mode     ${mode}`,
