@@ -1,9 +1,13 @@
 import { ByteReader } from '../format/bytes.js';
 import { newInstruction, Op, readInstruction } from '../format/instructions.js';
+import { HOOKS, IMPORT_SHADOW, SHADOW_FUNCTIONS } from '../format/check.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { signatureText, type WasmModule } from '../format/module.js';
 import { remapConstExpr } from '../format/encode.js';
 import { type Build, type Matching, functionCount, range, typeOf } from './_match.js';
+import type { LeftOut } from './_changes.js';
+import { staticRange } from './_statics.js';
+import { locationLineChanges } from './_locations.js';
 
 /** Why a change cannot be carried by a patch: a stable code, the item, and what to do. */
 export interface DiffReason {
@@ -25,6 +29,7 @@ export interface DiffReason {
     | 'STATIC_MOVED'
     | 'STATIC_RESIZED'
     | 'ADDRESS_CONSTANTS_CHANGED'
+    | 'LAYOUT_CHANGED'
     | 'NOT_PATCHABLE'
     | 'USES_SEGMENTS';
   readonly item: string;
@@ -33,7 +38,8 @@ export interface DiffReason {
 
 const REBUILD = 'ship it with a new baseline (prepare the new build)';
 
-const fname = (m: WasmModule, i: number): string => m.functionNames.get(i) ?? m.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
+/** A function's name for messages: name section, else export name, else `#N`. */
+export const fname = (m: WasmModule, i: number): string => m.functionNames.get(i) ?? m.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
 /** A global's name for messages: name section, else export name, else `global N`. */
 export const gname = (m: WasmModule, i: number): string =>
   m.globalNames.get(i) ?? m.exports.find((e) => e.kind === 'global' && e.index === i)?.name ?? `global ${i}`;
@@ -45,7 +51,7 @@ const same = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
  * exports, globals, memory, data, tables, element segments, start, tags, and removed functions or
  * changed signatures. Compared with new function indices mapped to old identities.
  */
-export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Matching): DiffReason[] {
+export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Matching, leftOut: LeftOut[] = []): DiffReason[] {
   const o = oldBuild.module;
   const n = newBuild.module;
   const reasons: DiffReason[] = [];
@@ -63,13 +69,15 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
   };
   const oldImports = new Set(o.imports.map((_, k) => importKey(o, k)));
   const newImports = new Set(n.imports.map((_, k) => importKey(n, k)));
-  for (const k of newImports) if (!oldImports.has(k)) add('IMPORTS_CHANGED', k, `import ${k} is new: the running guest was instantiated without it; ${REBUILD}`);
+  // Shadow state comes from the host to the patch, not to the running guest: the patch imports it.
+  for (const k of newImports) if (!oldImports.has(k) && !shadowKeys(n).has(k)) add('IMPORTS_CHANGED', k, `import ${k} is new: the running guest was instantiated without it; ${REBUILD}`);
   for (const k of oldImports) if (!newImports.has(k)) add('IMPORTS_CHANGED', k, `import ${k} was removed or changed; ${REBUILD}`);
 
   const exportKey = (m: WasmModule, e: WasmModule['exports'][number], mapFn: (i: number) => number): string =>
     `${e.kind} ${e.name} → ${e.kind === 'func' ? mapFn(e.index) : e.index}`;
   const oldExports = new Set(o.exports.map((e) => exportKey(o, e, (i) => i)));
   for (const e of n.exports) {
+    if (isHookExport(e) && !o.exports.some((x) => x.name === e.name)) continue; // carried as the patch's hook
     if (!oldExports.has(exportKey(n, e, toOld))) {
       const before = o.exports.find((x) => x.name === e.name);
       add('EXPORTS_CHANGED', `export ${e.name}`, before ? `export "${e.name}" now names a different ${e.kind}; ${REBUILD}` : `export "${e.name}" is new: hosts of the running guest cannot see it; ${REBUILD}`);
@@ -126,6 +134,17 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
   const names = newBuild.linking?.segmentNames ?? [];
   for (let k = 0; k < Math.max(od.length, nd.length); k++) {
     if (same(od[k], nd[k])) continue;
+    const lines = od[k] && nd[k] ? locationLineChanges(od[k]!, nd[k]!, staticRange(o)) : undefined;
+    if (lines) {
+      const shifts = [...new Set(lines.map((l) => l.new - l.old))].map((x) => (x > 0 ? `+${x}` : `${x}`));
+      leftOut.push({
+        item: `data[${k}]`,
+        reason: 'LINE_NUMBERS',
+        message: `data segment ${k} differs only in the line fields of ${lines.length} panic location${lines.length === 1 ? '' : 's'} (Rust's core::panic::Location), shifted by ${shifts.join(', ')}; left out: the running guest's panics keep reporting the old lines`,
+        constants: lines.map((l) => ({ old: l.old, new: l.new, address: l.address })),
+      });
+      continue;
+    }
     const what = names[k] ? ` (${names[k]})` : '';
     add(
       'DATA_CHANGED',
@@ -171,6 +190,15 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
   }
   return reasons;
 }
+
+/** A function import from the host's shadow state module (`hotpatch.shadow`). */
+export const isShadowImport = (imp: WasmModule['imports'][number]): boolean =>
+  imp.kind === 'func' && imp.module === IMPORT_SHADOW && (SHADOW_FUNCTIONS as readonly string[]).includes(imp.name);
+const shadowKeys = (m: WasmModule): Set<string> =>
+  new Set(m.imports.filter(isShadowImport).map((imp) => `func ${imp.module}.${imp.name} ${signatureText(m.types[imp.typeIndex!]!)}`));
+
+/** An exported function named as a lifecycle hook (`hotpatch_post_revert`, …): the fixed build's hook for the patch. */
+export const isHookExport = (e: WasmModule['exports'][number]): boolean => e.kind === 'func' && (Object.values(HOOKS) as string[]).includes(e.name);
 
 function describeByteChange(a: Uint8Array, b: Uint8Array): string {
   let first = 0;

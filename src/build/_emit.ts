@@ -1,6 +1,7 @@
 import { HotpatchError } from '../errors.js';
 import { ByteWriter } from '../format/bytes.js';
 import { IMPORT_BASELINE, IMPORT_LIVE } from '../format/check.js';
+import { isShadowImport } from './_eligibility.js';
 import { encodeFuncType, type FuncType, kindByte, signatureText, valTypeByte, type WasmModule } from '../format/module.js';
 import { identityMaps, type IndexMaps, relocateBody } from '../format/relocate.js';
 import { encodeModule, Section, vector, writeLimits } from '../format/encode.js';
@@ -10,7 +11,7 @@ import { typeOf } from './_match.js';
 /** A function of the new build that goes into the patch, and the export that carries it. */
 export interface Carried {
   readonly index: number;
-  /** Export name, for functions that replace a baseline function. */
+  /** Export name, for functions that replace a baseline function or are the patch's lifecycle hooks. */
   readonly export?: string;
 }
 
@@ -38,13 +39,17 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
 
   // First pass: what the bodies refer to.
   const funcImports: number[] = []; // old function indices, in import order
+  const hostImports: number[] = []; // new-build imports the host provides to the patch (shadow state)
+  const funcImportList = n.imports.filter((i) => i.kind === 'func');
   const globals = new Set<number>();
   const tables = new Set<number>();
   const tags = new Set<number>();
   const collect: IndexMaps = {
     ...identityMaps(),
     func: (i) => {
-      if (!local.has(i)) {
+      if (i < n.importedFunctions && isShadowImport(funcImportList[i]!)) {
+        if (!hostImports.includes(i)) hostImports.push(i);
+      } else if (!local.has(i)) {
         const old = matching.newToOld.get(i);
         if (old === undefined) throw new HotpatchError('E_UNSUPPORTED_FEATURE', `calls function #${i}, which exists in neither build's baseline nor the patch`);
         if (!funcImports.includes(old)) funcImports.push(old);
@@ -64,7 +69,7 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
   const tableList = [...tables].sort((a, b) => a - b);
   const tagList = [...tags].sort((a, b) => a - b);
   const hasMemory = n.memories.length + n.importedMemories > 0;
-  const funcBase = funcImports.length;
+  const funcBase = funcImports.length + hostImports.length;
   const importedGlobals = n.imports.filter((i) => i.kind === 'global').map((i) => i.global!);
   const importedTables = n.imports.filter((i) => i.kind === 'table').map((i) => i.table!);
   const importedTags = n.imports.filter((i) => i.kind === 'tag').map((i) => i.typeIndex!);
@@ -74,6 +79,10 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
   for (const old of funcImports) {
     const newIndex = matching.oldToNew.get(old)!;
     imports.push(new ByteWriter().name(IMPORT_LIVE).name(`#${old}`).u8(kindByte('func')).u32(typeId(typeOf(n, newIndex))).finish());
+  }
+  for (const i of hostImports) {
+    const imp = funcImportList[i]!;
+    imports.push(new ByteWriter().name(imp.module).name(imp.name).u8(kindByte('func')).u32(typeId(typeOf(n, i))).finish());
   }
   for (const t of tableList) {
     const type = t < importedTables.length ? importedTables[t]! : n.tables[t - importedTables.length]!;
@@ -101,8 +110,9 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
   const emit: IndexMaps = {
     ...identityMaps(),
     func: (i) => {
-      const target = local.has(i) ? funcBase + local.get(i)! : oldIndexToImport.get(matching.newToOld.get(i)!)!;
-      return target;
+      if (local.has(i)) return funcBase + local.get(i)!;
+      const host = hostImports.indexOf(i);
+      return host >= 0 ? funcImports.length + host : oldIndexToImport.get(matching.newToOld.get(i)!)!;
     },
     type: (t) => typeId(n.types[t]!),
     global: (g) => (ownGlobals.has(g) ? globalList.length + ownList.indexOf(g) : globalList.indexOf(g)),

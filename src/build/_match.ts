@@ -102,7 +102,15 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
     if (signatureText(typeOf(n, ni)) !== signatureText(typeOf(o, oi)) && (ni < n.importedFunctions || oi < o.importedFunctions)) return;
     newToOld.set(ni, oi);
     oldToNew.set(oi, ni);
+    // A caller's fingerprint names this callee now: computed again when next asked for.
+    for (const c of newCallers?.get(ni) ?? []) newCache.delete(c);
+    for (const c of oldCallers?.get(oi) ?? []) oldCache.delete(c);
   };
+  // Fingerprints (exact and shape) per function, kept until one of its callees is matched.
+  const oldCache = new Map<number, [string, string?]>();
+  const newCache = new Map<number, [string, string?]>();
+  let oldCallers: Map<number, Set<number>> | undefined;
+  let newCallers: Map<number, Set<number>> | undefined;
 
   const funcImports = (m: WasmModule) => m.imports.filter((i) => i.kind === 'func');
   const oldImports = new Map(funcImports(o).map((imp, i) => [`${imp.module}\u0000${imp.name}`, i]));
@@ -134,26 +142,9 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
     if (oi !== undefined) pair(ni, oi);
   }
 
-  // Structure, to a fixed point: each round's matches make the next round's fingerprints sharper.
-  // A changed function has a new structure; it is found by where it sits instead: the same slot of
-  // the same element segment (a function pointer), or the same matched callers.
-  const oldCallers = callersOf(o);
-  const newCallers = callersOf(n);
-  for (;;) {
-    const oldLeft = range(o.importedFunctions, functionCount(o)).filter((i) => !oldToNew.has(i));
-    const newLeft = range(n.importedFunctions, functionCount(n)).filter((i) => !newToOld.has(i));
-    if (oldLeft.length === 0 || newLeft.length === 0) break;
-    const before = newToOld.size;
-    const fingerprint = (build: Build, i: number, toOld: (callee: number) => number | undefined): string =>
-      `${canon.signature(typeOf(build.module, i))}:${canonicalBody(build, i, canon, (c) => toOld(c) ?? UNKNOWN)}`;
-    const oldPrints = uniqueBy(oldLeft.map((i) => [fingerprint(oldBuild, i, (c) => (oldToNew.has(c) ? c : undefined)), i]));
-    const newPrints = uniqueBy(newLeft.map((i) => [fingerprint(newBuild, i, (c) => newToOld.get(c)), i]));
-    for (const [print, ni] of newPrints) {
-      const oi = oldPrints.get(print);
-      if (oi !== undefined) pair(ni, oi);
-    }
-    if (newToOld.size > before) continue;
-
+  // Function pointers: the same slot of the same element segment. Before structure, because a
+  // moved struct field can make one function's new body equal to another's old one.
+  const bySlot = (): void => {
     o.elements.forEach((seg, s) => {
       const other = n.elements[s];
       if (!other || seg.encoding !== 'indices' || other.encoding !== 'indices') return;
@@ -162,6 +153,47 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
         if (oi !== undefined && !newToOld.has(ni) && !oldToNew.has(oi) && signatureText(typeOf(n, ni)) === signatureText(typeOf(o, oi))) pair(ni, oi);
       });
     });
+  };
+  if (o.elements.length === n.elements.length && o.elements.every((seg, s) => seg.items.length === n.elements[s]!.items.length)) bySlot();
+  // Structure, to a fixed point: each round's matches make the next round's fingerprints sharper.
+  // A changed function has a new structure; it is found by where it sits instead: the same slot of
+  // the same element segment (a function pointer), or the same matched callers.
+  oldCallers = callersOf(o);
+  newCallers = callersOf(n);
+  const cached = (cache: Map<number, [string, string?]>, i: number, kind: 0 | 1, compute: () => string): string => {
+    let entry = cache.get(i);
+    if (!entry) cache.set(i, (entry = [kind === 0 ? compute() : '']));
+    if (kind === 1 && entry[1] === undefined) entry[1] = compute();
+    return entry[kind]!;
+  };
+  for (;;) {
+    const oldLeft = range(o.importedFunctions, functionCount(o)).filter((i) => !oldToNew.has(i));
+    const newLeft = range(n.importedFunctions, functionCount(n)).filter((i) => !newToOld.has(i));
+    if (oldLeft.length === 0 || newLeft.length === 0) break;
+    const before = newToOld.size;
+    const fingerprint = (build: Build, i: number, toOld: (callee: number) => number | undefined): string =>
+      `${canon.signature(typeOf(build.module, i))}:${canonicalBody(build, i, canon, (c) => toOld(c) ?? UNKNOWN)}`;
+    const oldPrints = uniqueBy(oldLeft.map((i) => [cached(oldCache, i, 0, () => fingerprint(oldBuild, i, (c) => (oldToNew.has(c) ? c : undefined))), i]));
+    const newPrints = uniqueBy(newLeft.map((i) => [cached(newCache, i, 0, () => fingerprint(newBuild, i, (c) => newToOld.get(c))), i]));
+    for (const [print, ni] of newPrints) {
+      const oi = oldPrints.get(print);
+      if (oi !== undefined) pair(ni, oi);
+    }
+    if (newToOld.size > before) continue;
+
+    bySlot();
+    if (newToOld.size > before) continue;
+
+    // The same instructions with other constants or field offsets: line numbers that moved, a struct
+    // field that moved. Release builds without names change hundreds of functions this way.
+    const shapeOf = (build: Build, i: number, toOld: (callee: number) => number | undefined): string =>
+      `${canon.signature(typeOf(build.module, i))}:${canonicalBody({ ...build, linking: undefined }, i, canon, (c) => toOld(c) ?? UNKNOWN, maskImmediates(build.module.bytes))}`;
+    const oldShapes = uniqueBy(oldLeft.map((i) => [cached(oldCache, i, 1, () => shapeOf(oldBuild, i, (c) => (oldToNew.has(c) ? c : undefined))), i]));
+    const newShapes = uniqueBy(newLeft.map((i) => [cached(newCache, i, 1, () => shapeOf(newBuild, i, (c) => newToOld.get(c))), i]));
+    for (const [shape, ni] of newShapes) {
+      const oi = oldShapes.get(shape);
+      if (oi !== undefined) pair(ni, oi);
+    }
     if (newToOld.size > before) continue;
 
     const place = (m: WasmModule, i: number, callers: Map<number, Set<number>>, toOld: (c: number) => number | undefined): string | undefined => {
@@ -183,6 +215,20 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
     if (newToOld.size === before) break;
   }
   return { newToOld, oldToNew };
+}
+
+const MASK = new Uint8Array([0xfe]);
+
+/** A `relocAt` that hides every constant and every load/store offset (not the alignment). */
+function maskImmediates(bytes: Uint8Array): (position: number, start: number) => Uint8Array | undefined {
+  return (p, start) => {
+    const op = bytes[start]!;
+    if (op === 0x41 || op === 0x42) return p === start + 1 ? MASK : undefined;
+    if (op < 0x28 || op > 0x3e) return undefined;
+    let q = start + 1;
+    while (bytes[q]! & 0x80) q++;
+    return p === q + 1 ? MASK : undefined;
+  };
 }
 
 /** For every function, the functions that call it or take its address. */

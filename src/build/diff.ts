@@ -5,11 +5,13 @@ import { invalidity, parseModule, type WasmModule } from '../format/module.js';
 import { identityMaps, relocateBody } from '../format/relocate.js';
 import { type BuiltPatch, buildPatch } from './build.js';
 import { type Carried, emitPatch } from './_emit.js';
-import { type DiffReason, gname, patchabilityReasons, structuralReasons } from './_eligibility.js';
+import { type DiffReason, gname, isHookExport, isShadowImport, patchabilityReasons, structuralReasons } from './_eligibility.js';
 import { type Build, Canon, calleeInOld, canonicalBody, matchFunctions } from './_match.js';
-import { addressConstantReasons, staticReasons } from './_statics.js';
+import { staticReasons } from './_statics.js';
+import { classifyChanges, type LeftOut } from './_changes.js';
 
 export type { DiffReason } from './_eligibility.js';
+export type { LeftOut } from './_changes.js';
 
 /** Options of {@link diffBuilds}. */
 export interface DiffOptions {
@@ -19,6 +21,21 @@ export interface DiffOptions {
   readonly sequence?: number;
   readonly cumulative?: boolean;
   readonly description?: string;
+  /** Carry functions that differ only in line numbers instead of leaving them out (default false). */
+  readonly carryLineNumbers?: boolean;
+  /** Carry functions whose struct field offsets changed instead of refusing (LAYOUT_CHANGED). */
+  readonly allowLayoutChange?: boolean;
+}
+
+/**
+ * How exact the comparison was. `exact`: both builds carry relocations (-Wl,--emit-relocs), so
+ * every static address is compared by symbol. `heuristic`: no relocations, so constants are told
+ * apart by where their value goes (a call argument is a value, a load or store address is an
+ * address). `names` says whether both had a name section (functions matched by name first).
+ */
+export interface DiffMode {
+  readonly statics: 'exact' | 'heuristic';
+  readonly names: boolean;
 }
 
 /** A patch was built: which baseline functions it replaces and which new helpers it carries. */
@@ -31,12 +48,23 @@ export interface Hotpatchable {
   readonly ownedGlobals: readonly string[];
   /** True when both builds carried relocations (-Wl,--emit-relocs): static moves were checked exactly. */
   readonly exactStatics: boolean;
+  /** Lifecycle hooks the fixed build exports, carried as the patch's (`hotpatch_post_revert`, …). */
+  readonly hooks: readonly string[];
+  /** Shadow-state functions the patch imports from the host (`hotpatch.shadow.*`). */
+  readonly shadow: readonly string[];
+  readonly mode: DiffMode;
+  /** Functions that differ but are not in the patch, and why. */
+  readonly leftOut: readonly LeftOut[];
+  /** Changes carried because the author confirmed them (`allowLayoutChange`). */
+  readonly warnings: readonly DiffReason[];
 }
 
 /** The change needs a new baseline, for these reasons. */
 export interface NotHotpatchable {
   readonly hotpatchable: false;
   readonly reasons: readonly DiffReason[];
+  readonly mode: DiffMode;
+  readonly leftOut: readonly LeftOut[];
 }
 
 const name = (build: Build, i: number): string =>
@@ -68,26 +96,39 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   // Without relocations on both sides, compare raw constants: symbols on one side only would mismatch.
   const [a, b]: Build[] = exactStatics ? [oldBuild, newBuild] : [{ ...oldBuild, linking: undefined }, { ...newBuild, linking: undefined }];
 
+  const mode: DiffMode = { statics: exactStatics ? 'exact' : 'heuristic', names: oldModule.functionNames.size > 0 && newModule.functionNames.size > 0 };
+
   const canon = new Canon();
   const matching = matchFunctions(a!, b!, canon);
-  const reasons = structuralReasons(a!, b!, matching);
+  const dataLines: LeftOut[] = [];
+  const reasons = structuralReasons(a!, b!, matching, dataLines);
 
   const callee = calleeInOld(matching);
-  const changed: [old: number, new: number][] = [];
+  const differing: [old: number, new: number][] = [];
   for (const [ni, oi] of matching.newToOld) {
     if (ni < newModule.importedFunctions) continue;
-    if (canonicalBody(a!, oi, canon, (c) => c) !== canonicalBody(b!, ni, canon, callee)) changed.push([oi, ni]);
+    if (canonicalBody(a!, oi, canon, (c) => c) !== canonicalBody(b!, ni, canon, callee)) differing.push([oi, ni]);
   }
-  changed.sort((x, y) => x[0] - y[0]);
+  differing.sort((x, y) => x[0] - y[0]);
+  const classified = classifyChanges(a!, b!, differing, canon, callee, {
+    exact: exactStatics,
+    carryLineNumbers: options.carryLineNumbers ?? false,
+    allowLayoutChange: options.allowLayoutChange ?? false,
+    staticsMoved: reasons.some((r) => r.code === 'DATA_CHANGED' || r.code === 'GLOBAL_CHANGED'),
+  });
+  const changed = classified.carried;
+  const leftOut = [...dataLines, ...classified.leftOut];
 
-  // New functions the changed code reaches travel with the patch.
-  const helpers: number[] = [];
-  const pending = changed.map(([, ni]) => ni);
+  // Lifecycle hooks the fixed build exports (say, a post-revert hook freeing shadow state) become the patch's.
+  const hooks = newModule.exports.filter((e) => isHookExport(e) && !oldModule.exports.some((x) => x.name === e.name) && !matching.newToOld.has(e.index));
+  // New functions the changed code and the hooks reach travel with the patch.
+  const helpers: number[] = hooks.map((e) => e.index);
+  const pending = [...changed.map(([, ni]) => ni), ...helpers];
   const seen = new Set(pending);
   while (pending.length > 0) {
     const fn = pending.pop()!;
     for (const c of calleesOf(b!, fn)) {
-      if (!matching.newToOld.has(c) && !seen.has(c)) {
+      if (!matching.newToOld.has(c) && !seen.has(c) && c >= newModule.importedFunctions) {
         seen.add(c);
         helpers.push(c);
         pending.push(c);
@@ -103,9 +144,10 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     if (r.code === 'GLOBAL_ADDED' && [...ownGlobals].some((g) => gname(newModule, g) === r.item)) reasons.splice(k, 1);
   }
   reasons.push(...patchabilityReasons(baseline, changed.map(([oi]) => oi), oldModule));
-  reasons.push(...(exactStatics ? staticReasons(oldBuild, newBuild) : addressConstantReasons(a!, b!, changed, canon, callee)));
+  reasons.push(...classified.reasons, ...(exactStatics ? staticReasons(oldBuild, newBuild) : []));
   if (changed.length === 0 && reasons.length === 0) {
-    throw new HotpatchError('E_NOTHING_TO_PATCH', 'no function changed between the two builds: nothing to patch');
+    const why = leftOut.length > 0 ? `only line numbers changed (${leftOut.length} function${leftOut.length === 1 ? '' : 's'} left out; pass carryLineNumbers to carry them)` : 'no function changed between the two builds';
+    throw new HotpatchError('E_NOTHING_TO_PATCH', `${why}: nothing to patch`);
   }
 
   const targetName = (oi: number): string => {
@@ -113,7 +155,12 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     const unique = fn && baseline.functions.filter((f) => f.name === fn.name).length === 1;
     return unique ? fn.name : `#${oi}`;
   };
-  const carried: Carried[] = [...changed.map(([oi, ni]) => ({ index: ni, export: targetName(oi) })), ...helpers.map((index) => ({ index }))];
+  const hookOf = new Map(hooks.map((e) => [e.index, e.name]));
+  const carried: Carried[] = [
+    ...changed.map(([oi, ni]) => ({ index: ni, export: targetName(oi) })),
+    ...helpers.map((index) => (hookOf.has(index) ? { index, export: hookOf.get(index)! } : { index })),
+  ];
+  const shadowNames = newModule.imports.filter(isShadowImport).map((imp) => `${imp.module}.${imp.name}`);
   let bytes: Uint8Array | undefined;
   try {
     bytes = emitPatch(b!, matching, carried, ownGlobals);
@@ -121,7 +168,7 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     if (!(error instanceof HotpatchError)) throw error;
     reasons.push({ code: 'USES_SEGMENTS', item: 'changed code', message: `${error.message}; ship it with a new baseline` });
   }
-  if (reasons.length > 0 || !bytes) return { hotpatchable: false, reasons };
+  if (reasons.length > 0 || !bytes) return { hotpatchable: false, reasons, mode, leftOut };
 
   const patch = await buildPatch({
     wasm: bytes,
@@ -133,14 +180,20 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
       targets: changed.map(([oi]) => ({ function: targetName(oi), export: targetName(oi) })),
     },
     baseline,
+    hostImports: shadowNames,
   });
   return {
     hotpatchable: true,
     patch,
     changed: changed.map(([oi]) => targetName(oi)),
-    added: helpers.map((h) => name(b!, h)),
+    added: helpers.filter((h) => !hookOf.has(h)).map((h) => name(b!, h)),
+    hooks: hooks.map((e) => e.name),
+    shadow: shadowNames,
     ownedGlobals: [...ownGlobals].map((g) => gname(newModule, g)),
     exactStatics,
+    mode,
+    leftOut,
+    warnings: classified.warnings,
   };
 }
 

@@ -17,6 +17,8 @@ export default defineCommand({
     sequence: { type: 'string', value: 'n', description: 'sequence number (default 1)' },
     cumulative: { type: 'boolean', description: 'the patch replaces every earlier patch of the baseline' },
     description: { type: 'string', value: 'text', description: 'human description (default: the changed functions)' },
+    'carry-line-numbers': { type: 'boolean', description: 'carry functions and data that differ only in line numbers (default: leave them out and list them)' },
+    'allow-layout-change': { type: 'boolean', description: 'carry functions whose struct field offsets changed (LAYOUT_CHANGED); only if no object of the old layout can exist' },
   },
   async run(args) {
     const sequence = args.sequence === undefined ? 1 : Number(args.sequence);
@@ -28,23 +30,48 @@ export default defineCommand({
       sequence,
       ...(args.cumulative ? { cumulative: true } : {}),
       ...(args.description ? { description: args.description } : {}),
+      ...(args['carry-line-numbers'] ? { carryLineNumbers: true } : {}),
+      ...(args['allow-layout-change'] ? { allowLayoutChange: true } : {}),
     });
+    const mode = `${result.mode.statics === 'exact' ? 'exact (relocations: statics compared by symbol)' : 'heuristic (no relocations: constants told apart by where their value goes)'}, ${result.mode.names ? 'functions matched by name' : 'no name section: functions matched by structure and position'}`;
+    const leftOut = result.leftOut.map((l) => `    ${paint.dim(l.item)}: ${l.message}`);
     if (!result.hotpatchable) {
-      emit(args.json, { hotpatchable: false, reasons: result.reasons }, () =>
-        [`${paint.bad('needs a new baseline')}: ${result.reasons.length} change${result.reasons.length === 1 ? '' : 's'} a patch cannot carry`, ...result.reasons.map((r) => `  ${r.code} ${paint.bold(r.item)}: ${r.message}`)].join('\n'),
+      emit(args.json, { hotpatchable: false, reasons: result.reasons, mode: result.mode, leftOut: result.leftOut }, () =>
+        [
+          `${paint.bad('needs a new baseline')}: ${result.reasons.length} change${result.reasons.length === 1 ? '' : 's'} a patch cannot carry`,
+          ...result.reasons.map((r) => `  ${r.code} ${paint.bold(r.item)}: ${r.message}`),
+          `  mode     ${mode}`,
+        ].join('\n'),
       );
       return EXIT.notHotpatchable;
     }
     writeOutput(args.output, result.patch.bytes);
     emit(
       args.json,
-      { hotpatchable: true, output: args.output, changed: result.changed, added: result.added, exactStatics: result.exactStatics, manifest: result.patch.manifest },
+      {
+        hotpatchable: true,
+        output: args.output,
+        changed: result.changed,
+        added: result.added,
+        hooks: result.hooks,
+        shadow: result.shadow,
+        exactStatics: result.exactStatics,
+        mode: result.mode,
+        leftOut: result.leftOut,
+        warnings: result.warnings,
+        manifest: result.patch.manifest,
+      },
       () =>
         [
           `${paint.ok('patch')} "${id}" → ${args.output}`,
           `  changed  ${result.changed.join(', ')}`,
           ...(result.added.length ? [`  added    ${result.added.join(', ')}`] : []),
+          ...(result.hooks.length ? [`  hooks    ${result.hooks.join(', ')}`] : []),
+          ...(result.shadow.length ? [`  shadow   ${result.shadow.join(', ')} (give the guest ShadowState's imports)`] : []),
+          ...(result.leftOut.length ? [`  left out ${result.leftOut.length} item${result.leftOut.length === 1 ? '' : 's'} (functions, data) that differ only in line numbers${args['carry-line-numbers'] ? ' (carried, as asked)' : ''}:`, ...leftOut] : []),
+          ...result.warnings.map((w) => `  ${paint.bad('confirmed')} ${w.code} ${w.item}: ${w.message}`),
           `  statics  ${result.exactStatics ? 'checked exactly (relocations present)' : paint.dim('checked by address constants (link with -Wl,--emit-relocs for an exact check)')}`,
+          `  mode     ${mode}`,
         ].join('\n'),
     );
     return EXIT.ok;

@@ -9,5 +9,6 @@ export { checkTrust, type PatchPolicy } from './policy.js';
 export { trustKey, verifySignature, type TrustedKey } from '../format/signature.js';
 export { Patch, type PatchState, type Rollback } from './patch.js';
 export { GuestEvent, type GuestEventType } from './events.js';
-export { HOOKS, IMPORT_BASELINE, IMPORT_LIVE, IMPORT_ORIGINAL } from '../format/check.js';
+export { HOOKS, IMPORT_BASELINE, IMPORT_LIVE, IMPORT_ORIGINAL, IMPORT_SHADOW, SHADOW_FUNCTIONS } from '../format/check.js';
+export { ShadowState, type ShadowAllocator } from './shadow.js';
 export { HotpatchError, type HotpatchErrorCode, type Problem } from '../errors.js';

@@ -6,6 +6,10 @@ import { type FuncType, functionType, type Import, signatureText, type WasmModul
 export const IMPORT_BASELINE = 'baseline';
 export const IMPORT_LIVE = 'live';
 export const IMPORT_ORIGINAL = 'original';
+/** Import module of shadow state (livepatch's `klp_shadow_*`), provided by the host: see `ShadowState`. */
+export const IMPORT_SHADOW = 'hotpatch.shadow';
+/** The functions of {@link IMPORT_SHADOW}, by name. */
+export const SHADOW_FUNCTIONS = ['get', 'alloc', 'get_or_alloc', 'free', 'free_all'] as const;
 
 /** Lifecycle hooks a patch may export, run by the engine like livepatch callbacks. */
 export const HOOKS = {
