@@ -22,7 +22,7 @@ describe('a patch level that survives restart', () => {
     store.record(guest.manifest.id, [{ id: p.id, bytes: signed }]);
     // "Restart": a new guest from the same baseline, brought back to its level.
     const restarted = await Guest.instantiate(baselineBytes, {}, { policy });
-    const level = await PatchStore.open(dir).restore(restarted);
+    const level = await PatchStore.open(dir).restore(restarted.async);
     expect(level).toMatchObject({ generation: 1, applied: [{ id: 'fix-name-overflow' }] });
     expect(restarted.status().functions).toEqual([expect.objectContaining({ function: 'set_name', patch: 'fix-name-overflow' })]);
     // The same level, restored into a guest running in a worker (its policy is checked in the host).
@@ -34,7 +34,7 @@ describe('a patch level that survives restart', () => {
     const bytes = readFileSync(stored);
     bytes[40]! ^= 1;
     writeFileSync(stored, bytes);
-    await expect(PatchStore.open(dir).restore(await Guest.instantiate(baselineBytes, {}, { policy }))).rejects.toMatchObject({ code: 'E_STORE_CORRUPT' });
+    await expect(PatchStore.open(dir).restore((await Guest.instantiate(baselineBytes, {}, { policy })).async)).rejects.toMatchObject({ code: 'E_STORE_CORRUPT' });
   });
 
   it(`every restart after ${KILLS} kills of the writer at random moments finds a consistent, verifiable level`, { timeout: 240_000 }, async () => {
@@ -76,7 +76,7 @@ describe('a patch level that survives restart', () => {
       for (const entry of level!.applied) expect(store.patch(entry.sha256).length).toBeGreaterThan(0);
       if (kill % 20 === 0) {
         const guest = await Guest.instantiate(baselineBytes, {}, { policy });
-        await store.restore(guest);
+        await store.restore(guest.async);
         expect(guest.status().patches.map((p) => p.id)).toEqual(level!.applied.map((a) => a.id));
       }
     }

@@ -33,7 +33,7 @@ export default defineCommand({
       const policy = trusted.length > 0 ? { trustedKeys: trusted } : { requireSignature: false };
       const guest = await Guest.instantiate(readInput(args.baseline), imports as never, { policy });
       const store = args.store ? PatchStore.open(args.store) : undefined;
-      const restored = store ? await store.restore(guest) : undefined;
+      const restored = store ? await store.restore(guest.async) : undefined;
       const server = await serveControl(guest, {
         ...(args.socket ? { socket: args.socket } : {}),
         ...(args.port ? { port: Number(args.port) } : {}),

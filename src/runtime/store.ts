@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Guest } from '../engine/index.js';
-import type { WorkerGuest } from './worker-guest.js';
+import type { HotpatchGuest } from '../engine/index.js';
 import { HotpatchError } from '../errors.js';
 
 /** The patch level of one baseline, as the store keeps it: which patches are applied, in order. */
@@ -109,7 +108,7 @@ export class PatchStore {
    * patch again (the guest's policy verifies signatures again) and applies them in their order.
    * @throws HotpatchError E_STORE_CORRUPT, and whatever load or apply refuses
    */
-  async restore(guest: Guest | WorkerGuest): Promise<PatchLevel | undefined> {
+  async restore(guest: HotpatchGuest): Promise<PatchLevel | undefined> {
     const level = this.level(guest.manifest.id);
     if (!level) return undefined;
     for (const entry of level.applied) {

@@ -89,6 +89,10 @@ export class ThreadedGuest extends EventTarget implements HotpatchGuest {
    */
   async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<LoadResult> {
     const start = performance.now();
+    // A refusal names the patch when the guest got far enough to read its id: thread 0 says which.
+    let refused: string | undefined;
+    const named = (e: GuestEvent): void => void (refused ??= e.patch);
+    this.threads[0]!.addEventListener('rejected', named);
     try {
       const verified = await verifyPatch(bytes, this.#policy);
       const loaded = await Promise.allSettled(this.threads.map((t) => loadVerified(t, verified, options)));
@@ -102,8 +106,10 @@ export class ThreadedGuest extends EventTarget implements HotpatchGuest {
       this.dispatchEvent(new GuestEvent('loaded', { patch: result.id, duration: result.duration }));
       return result;
     } catch (error) {
-      if (error instanceof HotpatchError) this.dispatchEvent(new GuestEvent('rejected', { duration: performance.now() - start, error }));
+      if (error instanceof HotpatchError) this.dispatchEvent(new GuestEvent('rejected', { patch: refused, duration: performance.now() - start, error }));
       throw error;
+    } finally {
+      this.threads[0]!.removeEventListener('rejected', named);
     }
   }
 

@@ -3,7 +3,7 @@ import type { CommitOptions, CommitResult, GuestEventMap, GuestStatus, HotpatchG
 import { GuestEvent } from '../engine/index.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
-import { Channel, Refused, type Served } from './channel.js';
+import { Channel, eventsOf, Refused, type Served } from './channel.js';
 import { GuestThread } from './guest-thread.js';
 import { type Interrupter, interruptible } from './interrupts.js';
 import { Control, FastOp, GuestState, type EventRecord, type Notice, type Request, type ServedAt, type Unnumbered } from './protocol.js';
@@ -216,7 +216,8 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
       this.#dispatch(served.events);
       return served;
     } catch (error) {
-      if (error instanceof Refused) this.#dispatch(error.events);
+      const events = error instanceof Refused ? error.events : eventsOf.get(error as object);
+      if (events) this.#dispatch(events);
       throw error;
     }
   }
