@@ -21,7 +21,7 @@ describe('the README', () => {
 
   it('demo in plain output (not a TTY) reports each switch and the summary', async () => {
     const { stdout } = await run(process.execPath, ['dist/cli/main.js', 'demo', '--seconds', '1.5'], { cwd: root, env: { ...process.env, NO_COLOR: '1' } });
-    expect(stdout).toMatch(/applied {2}"fix-name-overflow" in the running guest: acknowledged in .* at a safepoint\); bank balanced/);
+    expect(stdout).toMatch(/applied {2}"fix-name-overflow" in the running guest: acknowledged in .* at a (safepoint|interrupt)\); bank balanced/); // a loaded machine may interrupt the guest before its next safepoint
     expect(stdout).toMatch(/reverted "fix-name-overflow" in the running guest: .*bank balanced/);
     expect(stdout).toContain('dropped: 0');
     expect(stdout).not.toContain('\x1b[');
