@@ -51,6 +51,7 @@ export class AsyncGuest implements HotpatchGuest {
 
   /** @see HotpatchGuest.status */
   async status(): Promise<GuestStatus> {
+    this.#open();
     return this.#guest.status();
   }
 
@@ -59,6 +60,7 @@ export class AsyncGuest implements HotpatchGuest {
    * @throws HotpatchError E_UNKNOWN_FUNCTION when the guest exports no function of that name, E_CLOSED
    */
   async call(name: string, ...args: unknown[]): Promise<unknown> {
+    this.#open();
     const fn = this.#guest.exports[name];
     if (typeof fn !== 'function') throw new HotpatchError('E_UNKNOWN_FUNCTION', `the guest exports no function "${name}"`);
     return (fn as (...a: unknown[]) => unknown)(...args);
@@ -72,6 +74,11 @@ export class AsyncGuest implements HotpatchGuest {
   /** @see HotpatchGuest.removeEventListener */
   removeEventListener<K extends keyof GuestEventMap>(type: K, listener: GuestListener<K>, options?: boolean | EventListenerOptions): void {
     this.#guest.removeEventListener(type, listener, options);
+  }
+
+  // A closed guest of another kind cannot answer at all: the in-thread one refuses alike.
+  #open(): void {
+    if (this.#guest.closed) throw new HotpatchError('E_CLOSED', 'this guest is closed');
   }
 
   /** @see HotpatchGuest.close */

@@ -252,6 +252,7 @@ export class Guest extends EventTarget {
     const existing = this.#patches.get(id);
     if (existing && existing.state !== 'reverted') throw new HotpatchError('E_ALREADY_LOADED', `a patch with id "${id}" is loaded`);
     const patch = functionPatch(this.#loader, this.manifest.id, this.#owner, id, replacements, options.description ?? 'JavaScript replacement');
+    this.#slots.prime(patchInternals(patch)!.slots);
     this.#patches.add(patch);
     this.#emit('loaded', { patch: id, duration: now() - start });
     // Stubs go in even while their target runs (from inside an import callback, mid-call).

@@ -131,6 +131,7 @@ export class Loader {
   #begin(data: Uint8Array, options: LoadOptions, ids: { id?: string }): BegunLoad {
     const { manifest, check } = this.#check(data, options, (x) => (ids.id = x));
     const slots = Int32Array.from(check.targets, (t) => t.slot);
+    this.#slots.prime(slots);
     const staged = slots.length >= COMMITTER_MIN_TARGETS ? stageCommitter(slots, check.targets.map((t) => this.#slots.restore(t.slot))) : undefined;
     return { manifest, check, slots, staged };
   }

@@ -58,6 +58,11 @@ export class Slots {
     return this.#generation;
   }
 
+  /** Reads what these slots hold unpatched now (at load), so a later revert or cumulative replace only writes. */
+  prime(slots: Int32Array): void {
+    for (let i = 0; i < slots.length; i++) this.restore(slots[i]!);
+  }
+
   /** What a slot holds when no patch owns it. */
   restore(slot: number): Function {
     return (this.#restores[slot] ??= this.#restoreOf(slot));

@@ -43,6 +43,7 @@ export function exportEntry(name: string, kind: 'func' | 'table' | 'memory' | 'g
   return new ByteWriter().name(name).u8(kindByte(kind)).u32(index).finish();
 }
 
+/** Writes memory or table limits (flags: a maximum, shared). */
 export function writeLimits(w: ByteWriter, limits: Limits): ByteWriter {
   const flags = (limits.max === undefined ? 0 : 1) | (limits.shared ? 2 : 0);
   w.u8(flags).u32(limits.min);
@@ -50,10 +51,12 @@ export function writeLimits(w: ByteWriter, limits: Limits): ByteWriter {
   return w;
 }
 
+/** Writes a table type: element type, then limits. */
 export function writeTableType(w: ByteWriter, t: TableType): ByteWriter {
   return writeLimits(w.u8(valTypeByte(t.element)), t.limits);
 }
 
+/** Writes a global type: value type and mutability. */
 export function writeGlobalType(w: ByteWriter, g: GlobalType): ByteWriter {
   return w.u8(valTypeByte(g.type)).u8(g.mutable ? 1 : 0);
 }
