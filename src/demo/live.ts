@@ -78,7 +78,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       phase = next;
       const bankOk = (await guest.call('bank_ok')) === 1;
       log.push(
-        `${at()}  ${next === 'patched' ? paint('green', 'applied ') : paint('yellow', 'reverted')} "${patch.id}" in the running guest: acknowledged in ${(answer.duration * 1000).toFixed(1)} µs (slots written in ${((answer.commit ?? 0) * 1000).toFixed(2)} µs, at a ${answer.servedAt}); bank ${bankOk ? paint('green', 'balanced') : paint('red', 'OFF')}`,
+        `${at()}  ${next === 'patched' ? paint('green', 'applied ') : paint('yellow', 'reverted')} "${patch.id}" in the running guest: acknowledged in ${(answer.duration * 1000).toFixed(1)} µs (slots written in ${((answer.commit ?? 0) * 1000).toFixed(2)} µs, at a ${guest.lastServed?.servedAt}); bank ${bankOk ? paint('green', 'balanced') : paint('red', 'OFF')}`,
       );
     };
 
