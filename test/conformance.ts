@@ -114,7 +114,7 @@ export function conformance(kind: string, fixture: Fixture): void {
       const g = await fixture.start();
       const patch = await fixture.patch('late', 2, ['a']);
       await g.close();
-      for (const call of [() => g.load(patch), () => g.apply('late'), () => g.revert('late'), () => g.unload('late'), () => g.status()]) {
+      for (const call of [() => g.load(patch), () => g.apply('late'), () => g.revert('late'), () => g.unload('late'), () => g.status(), () => g.call('a', 1)]) {
         await expect(call()).rejects.toMatchObject({ code: 'E_CLOSED' });
       }
       await g.close(); // twice is harmless

@@ -125,9 +125,9 @@ class Model {
   }
 }
 
-/** Builds the baseline and the pool's patch bytes once per dispatch mode. */
-export async function modelFixture(dispatch: 'entry' | 'indirect'): Promise<{ baseline: Baseline; pool: Uint8Array[]; broken: Uint8Array }> {
-  const baseline = await prepare(await watToWasm(BASELINE_WAT), { dispatch });
+/** Builds the baseline and the pool's patch bytes once per dispatch mode; `extraWat` adds functions to the baseline (a worker's busy loop). */
+export async function modelFixture(dispatch: 'entry' | 'indirect', options: { extraWat?: string } = {}): Promise<{ baseline: Baseline; pool: Uint8Array[]; broken: Uint8Array }> {
+  const baseline = await prepare(await watToWasm(options.extraWat ? `${BASELINE_WAT.slice(0, -1)} ${options.extraWat})` : BASELINE_WAT), { dispatch });
   const pool = await Promise.all(
     POOL.map(async (spec, k) => {
       const fns = spec.targets.map((f) => `(func (export "r${f}") (param i32) (result i32) (if (i32.eq (local.get 0) (i32.const ${TRAP_INPUT})) (then unreachable)) (i32.const ${value(k, f)}))`);

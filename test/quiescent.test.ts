@@ -105,7 +105,8 @@ describe('quiescent consistency', () => {
     );
     await expect(guest.apply(loaded.id, { quiesceTimeout: 150 })).rejects.toMatchObject({ code: 'E_QUIESCENCE_TIMEOUT', message: expect.stringContaining('"f1_forever" is running') });
     expect((await guest.status()).functions).toEqual([]);
-    await expect(guest.apply(loaded.id, { whileActive: true })).resolves.toMatchObject({ servedAt: 'safepoint' });
+    await expect(guest.apply(loaded.id, { whileActive: true })).resolves.toMatchObject({ state: 'applied' });
+    expect(guest.lastServed?.servedAt).toBe('safepoint');
     expect((await guest.status()).functions).toEqual([expect.objectContaining({ function: 'f1_forever', patch: 'stop' })]);
   });
 });

@@ -4,6 +4,7 @@ import { beforeAll } from 'vitest';
 import { buildPatch, Guest, prepare, watToWasm } from 'wasm-hotpatch';
 import { ThreadedGuest, WorkerGuest } from 'wasm-hotpatch/runtime';
 import { conformance, type Fixture } from './conformance.js';
+import { contractCases } from './contract-cases.js';
 
 // `spin` never returns: a worker running it is busy, and reached by interrupts.
 const PAIR = `(module
@@ -30,3 +31,8 @@ conformance('WorkerGuest, idle', { patch, start: (o = {}) => WorkerGuest.start(p
 conformance('WorkerGuest, idle, no interrupts', { patch, start: (o = {}) => WorkerGuest.start(pair, { ...o, interrupts: false }) });
 conformance('WorkerGuest, busy in a loop (interrupts, fast path)', { patch, start: (o = {}) => WorkerGuest.start(pair, { ...o, run: { export: 'spin' } }) });
 conformance('ThreadedGuest, two idle threads', { patch, start: (o = {}) => ThreadedGuest.start(pair, { ...o, threads: 2, memory }) });
+
+// The engine's own contract cases, on the worker kinds.
+contractCases('WorkerGuest', { patch, start: (policy) => WorkerGuest.start(pair, policy ? { policy } : {}) });
+contractCases('WorkerGuest, busy in a loop', { patch, start: (policy) => WorkerGuest.start(pair, { ...(policy ? { policy } : {}), run: { export: 'spin' } }) });
+contractCases('ThreadedGuest', { patch, start: (policy) => ThreadedGuest.start(pair, { ...(policy ? { policy } : {}), threads: 2, memory }) });

@@ -41,7 +41,7 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
     const result = await transition.done;
     expect(result).toMatchObject({ complete: true, forced: false, threads: ['switched', 'switched', 'switched'] });
     expect(await until(() => results(guest).every((v) => v === 7))).toBe(true);
-    expect((await guest.status()).threads.map((s) => s.functions.map((f) => f.patch))).toEqual([['seven'], ['seven'], ['seven']]);
+    expect((await guest.threadStatus()).threads.map((s) => s.functions.map((f) => f.patch))).toEqual([['seven'], ['seven'], ['seven']]);
     await guest.revertTransition(patch.id).done;
     expect(await until(() => results(guest).every((v) => v === 1))).toBe(true);
   });
@@ -110,22 +110,23 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
     expect(result.complete).toBe(true);
     expect(await until(() => guest.threads.every((t) => t.state === 'trapped'))).toBe(true);
     // Trapped threads are idle: their patch level still answers.
-    expect((await guest.status()).threads.map((s) => s.patches.map((p) => p.state))).toEqual([['applied'], ['applied']]);
+    expect((await guest.threadStatus()).threads.map((s) => s.patches.map((p) => p.state))).toEqual([['applied'], ['applied']]);
   });
 
   it('apply through the contract: a thread that refuses undoes the threads that switched, and the guest answers as one guest would', async () => {
     const guest = await start(withSafepoints, 2);
     const patch = await guest.load(await patchFor(withSafepoints, 5, 'five'));
+    const events: number[] = [];
+    guest.addEventListener('applied', (e) => events.push(e.commit!));
     const applied = await guest.apply(patch.id);
-    expect(applied).toMatchObject({ id: 'five', state: 'applied', transition: { complete: true } });
-    expect(applied.commit).toBe(applied.transition.commit);
-    expect((await guest.status()).consistent).toBe(true);
+    expect(applied).toEqual({ id: 'five', state: 'applied', commit: events[0], duration: expect.any(Number) }); // the slowest thread's commit
+    expect((await guest.threadStatus()).consistent).toBe(true);
     await expect(guest.apply(patch.id)).rejects.toMatchObject({ code: 'E_ALREADY_APPLIED' }); // every thread says so
     await guest.revert(patch.id);
     // Thread 1 has forgotten the patch: thread 0 switches, thread 1 refuses, thread 0 is switched back.
     await guest.threads[1]!.unload(patch.id);
     await expect(guest.apply(patch.id)).rejects.toMatchObject({ code: 'E_TRANSITION_FAILED', message: expect.stringContaining('thread 1 (E_UNKNOWN_PATCH)') });
-    const status = await guest.status();
+    const status = await guest.threadStatus();
     expect(status.threads.map((s) => s.functions)).toEqual([[], []]);
     expect(await until(() => results(guest).every((v) => v === 1))).toBe(true);
   });

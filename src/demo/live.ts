@@ -82,7 +82,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       phase = next;
       const bankOk = (await guest.call('bank_ok')) === 1;
       events.push(
-        `${at()}  ${next === 'patched' ? paint('green', 'applied ') : paint('yellow', 'reverted')} "${patch.id}" in the running guest: acknowledged in ${(answer.duration * 1000).toFixed(1)} µs (slots written in ${((answer.commit ?? 0) * 1000).toFixed(2)} µs, ${WHERE[answer.servedAt]}); bank ${bankOk ? paint('green', 'balanced') : paint('red', 'OFF')}`,
+        `${at()}  ${next === 'patched' ? paint('green', 'applied ') : paint('yellow', 'reverted')} "${patch.id}" in the running guest: acknowledged in ${(answer.duration * 1000).toFixed(1)} µs (slots written in ${((answer.commit ?? 0) * 1000).toFixed(2)} µs, ${guest.lastServed ? WHERE[guest.lastServed.servedAt] : 'where it was taken is not known'}); bank ${bankOk ? paint('green', 'balanced') : paint('red', 'OFF')}`,
       );
     };
 

@@ -29,6 +29,17 @@ export interface Served {
   readonly events: Reply['events'];
 }
 
+/** The events a guest emitted while serving a request that failed, by the error the request rejected with. */
+export const eventsOf = new WeakMap<object, Reply['events']>();
+
+/** What the host rejects with: the guest's refusal, or what its own code threw (a trap: a `WebAssembly.RuntimeError`, no code). */
+function rejection(error: WireError, events: Reply['events']): Error {
+  if (error.thrown === undefined) return new Refused(error, events);
+  const thrown = error.thrown === 'RuntimeError' ? new WebAssembly.RuntimeError(error.message) : Object.assign(new Error(error.message), { name: error.thrown });
+  eventsOf.set(thrown, events);
+  return thrown;
+}
+
 /** A request the guest refused: its error, and the events it emitted meanwhile. */
 export class Refused extends HotpatchError {
   readonly events: Reply['events'];
@@ -98,7 +109,7 @@ export class Channel {
       await this.#awaitAck(seq, request.op, undefined, request.op !== 'call' && request.op !== 'callPatch');
       const latency = performance.now() - this.#sentAt;
       const reply = this.#reply(seq, request.op);
-      if (!reply.ok) throw new Refused(reply.error, reply.events);
+      if (!reply.ok) throw rejection(reply.error, reply.events);
       return { result: reply.result, latency, servedAt: reply.servedAt, handled: reply.duration, events: reply.events, ...(reply.commit === undefined ? {} : { commit: reply.commit }) };
     });
   }
@@ -124,7 +135,7 @@ export class Channel {
       });
       const latency = performance.now() - this.#sentAt;
       const extra = Atomics.load(ctrl, Control.status) !== 0 || Atomics.load(ctrl, Control.events) !== 0 ? this.#reply(seq, what) : undefined;
-      if (extra && !extra.ok) throw new Refused(extra.error, extra.events);
+      if (extra && !extra.ok) throw rejection(extra.error, extra.events);
       const f64 = new Float64Array(ctrl.buffer);
       return { result: undefined, latency, commit: f64[Control.commitF64]!, servedAt: SERVED_AT[Atomics.load(ctrl, Control.servedAt)]!, handled: f64[Control.handledF64]!, events: extra?.events ?? [] };
     });

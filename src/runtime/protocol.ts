@@ -71,11 +71,12 @@ export interface EventRecord {
   readonly error?: WireError;
 }
 
-/** A `HotpatchError` as it crosses threads. */
+/** A `HotpatchError` as it crosses threads; `thrown` names the error class when the guest's own code threw (a trap: `RuntimeError`). */
 export interface WireError {
   readonly code: HotpatchErrorCode;
   readonly message: string;
   readonly problems: readonly Problem[];
+  readonly thrown?: string;
 }
 
 /** A request from the host. */

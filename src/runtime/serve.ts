@@ -1,6 +1,6 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { type Guest, type GuestEvent, type GuestEventType, HotpatchError, type Patch } from '../engine/index.js';
-import { Control, type EventRecord, FastOp, GuestState, SERVED_AT, type Reply, type Request, type ServedAt } from './protocol.js';
+import { Control, type EventRecord, FastOp, GuestState, SERVED_AT, type Reply, type Request, type ServedAt, type WireError } from './protocol.js';
 
 /** Every event a guest emits: forwarded to the host, inside the answer to the request that caused it or on its own. */
 const EVENTS: readonly GuestEventType[] = ['loaded', 'rejected', 'applied', 'reverted', 'hook-failed', 'rolled-back'];
@@ -129,8 +129,7 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
       const commit = request.op === 'apply' || request.op === 'revert' ? guest.lastCommit : undefined;
       reply = { seq: request.seq, ok: true, result, servedAt, duration: performance.now() - start, events: mine, ...(commit === undefined ? {} : { commit }) };
     } catch (error) {
-      const err = error instanceof HotpatchError ? error : new HotpatchError('E_USAGE', (error as Error)?.message ?? String(error));
-      reply = { seq: request.seq, ok: false, error: err.toJSON(), servedAt, duration: performance.now() - start, events: mine };
+      reply = { seq: request.seq, ok: false, error: wire(error, request.op === 'call' || request.op === 'callPatch'), servedAt, duration: performance.now() - start, events: mine };
     } finally {
       events = outer;
     }
@@ -174,6 +173,14 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
       port.close();
     },
   };
+}
+
+/** An error as it crosses to the host: what the guest's own code threw (a trap) keeps its class name, not a code. */
+function wire(error: unknown, guestCode: boolean): WireError {
+  if (error instanceof HotpatchError) return error.toJSON();
+  const message = (error as Error)?.message ?? String(error);
+  if (guestCode) return { code: 'E_USAGE', message, problems: [], thrown: (error as Error)?.name ?? 'Error' };
+  return new HotpatchError('E_USAGE', message).toJSON();
 }
 
 function run(guest: Guest, request: Request, handles: Patch[]): unknown {

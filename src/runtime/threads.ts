@@ -15,15 +15,12 @@ export interface ThreadedGuestOptions extends Omit<WorkerGuestOptions, 'memory' 
   readonly run?: { readonly export: string; readonly args?: (thread: number) => readonly unknown[] };
 }
 
-/** A threaded guest's patch level: thread 0's, every thread's, and whether they agree. */
-export interface ThreadedStatus extends GuestStatus {
+/** Every thread's patch level, and whether they agree. */
+export interface ThreadsStatus {
   readonly threads: readonly GuestStatus[];
   /** Whether every thread runs the same patches in the same stacks (false mid-transition, or after a forced one). */
   readonly consistent: boolean;
 }
-
-/** What a threaded guest's `apply` and `revert` answer: the contract's result, and the transition's. */
-export type ThreadedCommitResult = CommitResult & { readonly transition: TransitionResult };
 
 /**
  * A guest running as several threads — one worker and one instance (so one table) each, sharing
@@ -89,6 +86,10 @@ export class ThreadedGuest extends EventTarget implements HotpatchGuest {
    */
   async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<LoadResult> {
     const start = performance.now();
+    // A refusal names the patch when the guest got far enough to read its id: thread 0 says which.
+    let refused: string | undefined;
+    const named = (e: GuestEvent): void => void (refused ??= e.patch);
+    this.threads[0]!.addEventListener('rejected', named);
     try {
       const verified = await verifyPatch(bytes, this.#policy);
       const loaded = await Promise.allSettled(this.threads.map((t) => loadVerified(t, verified, options)));
@@ -97,13 +98,15 @@ export class ThreadedGuest extends EventTarget implements HotpatchGuest {
         await Promise.all(loaded.map((l, t) => (l.status === 'fulfilled' ? this.threads[t]!.unload(l.value.id).catch(() => {}) : undefined)));
         throw refused.reason;
       }
-      const { servedAt: _s, handled: _h, duration: _d, ...patch } = (loaded[0] as PromiseFulfilledResult<LoadResult & { servedAt: unknown; handled: unknown }>).value;
+      const { duration: _d, ...patch } = (loaded[0] as PromiseFulfilledResult<LoadResult>).value;
       const result = { ...patch, duration: performance.now() - start };
       this.dispatchEvent(new GuestEvent('loaded', { patch: result.id, duration: result.duration }));
       return result;
     } catch (error) {
-      if (error instanceof HotpatchError) this.dispatchEvent(new GuestEvent('rejected', { duration: performance.now() - start, error }));
+      if (error instanceof HotpatchError) this.dispatchEvent(new GuestEvent('rejected', { patch: refused, duration: performance.now() - start, error }));
       throw error;
+    } finally {
+      this.threads[0]!.removeEventListener('rejected', named);
     }
   }
 
@@ -132,7 +135,7 @@ export class ThreadedGuest extends EventTarget implements HotpatchGuest {
    * @throws HotpatchError the threads' own error when every thread refused alike (E_DOWNGRADE,
    * E_ALREADY_APPLIED, …), else E_TRANSITION_FAILED or E_TRANSITION_TIMEOUT; E_CLOSED
    */
-  async apply(id: string, options: CommitOptions & { quiesceTimeout?: number } = {}): Promise<ThreadedCommitResult> {
+  async apply(id: string, options: CommitOptions & { quiesceTimeout?: number } = {}): Promise<CommitResult> {
     if (options.probe !== undefined || options.watch !== undefined) throw new HotpatchError('E_USAGE', 'probe and watch are per thread: apply them through each of `threads`');
     const { force, whileActive, quiesceTimeout } = options;
     return this.#complete(this.applyTransition(id, { ...(force ? { force } : {}), ...(whileActive ? { whileActive } : {}), ...(quiesceTimeout === undefined ? {} : { quiesceTimeout }) }), 'applied');
@@ -142,14 +145,14 @@ export class ThreadedGuest extends EventTarget implements HotpatchGuest {
    * Reverts a patch in every thread and waits for all of them; a failed revert is undone.
    * @throws HotpatchError as `apply` (E_NOT_APPLIED, E_UNKNOWN_PATCH when every thread says so)
    */
-  async revert(id: string): Promise<ThreadedCommitResult> {
+  async revert(id: string): Promise<CommitResult> {
     return this.#complete(this.revertTransition(id), 'reverted');
   }
 
-  async #complete(transition: Transition, state: 'applied' | 'reverted'): Promise<ThreadedCommitResult> {
+  async #complete(transition: Transition, state: 'applied' | 'reverted'): Promise<CommitResult> {
     try {
       const result = await transition.done;
-      return { id: transition.id, state, commit: result.commit, duration: result.duration, transition: result };
+      return { id: transition.id, state, commit: result.commit, duration: result.duration };
     } catch (error) {
       await transition.cancel().catch(() => {});
       const refusals = transition.errors.filter((e): e is HotpatchError => e !== undefined);
@@ -175,13 +178,21 @@ export class ThreadedGuest extends EventTarget implements HotpatchGuest {
   }
 
   /**
-   * The patch level: thread 0's, with every thread's and whether they agree.
+   * The patch level, as thread 0 reports it (every thread's: `threadStatus()`).
    * @throws HotpatchError E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
    */
-  async status(): Promise<ThreadedStatus> {
+  async status(): Promise<GuestStatus> {
+    return this.threads[0]!.status();
+  }
+
+  /**
+   * Every thread's patch level, and whether they agree.
+   * @throws HotpatchError E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
+   */
+  async threadStatus(): Promise<ThreadsStatus> {
     const threads = await Promise.all(this.threads.map((t) => t.status()));
     const shape = (s: GuestStatus): string => JSON.stringify([s.patches.map((p) => [p.id, p.state]), s.functions]);
-    return { ...threads[0]!, threads, consistent: threads.every((s) => shape(s) === shape(threads[0]!)) };
+    return { threads, consistent: threads.every((s) => shape(s) === shape(threads[0]!)) };
   }
 
   /**

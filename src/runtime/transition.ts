@@ -1,5 +1,6 @@
 import { HotpatchError } from '../errors.js';
-import type { WorkerCommitResult, WorkerGuest } from './worker-guest.js';
+import type { CommitResult } from '../engine/index.js';
+import type { WorkerGuest } from './worker-guest.js';
 
 /**
  * Where one thread is in a transition: not yet switched, switched, refused or unreachable
@@ -75,15 +76,15 @@ export class Transition {
     this.done.catch(() => {});
   }
 
-  #forward(w: WorkerGuest): Promise<WorkerCommitResult> {
+  #forward(w: WorkerGuest): Promise<CommitResult> {
     return this.direction === 'apply' ? w.apply(this.id, this.#options) : w.revert(this.id);
   }
 
-  #backward(w: WorkerGuest): Promise<WorkerCommitResult> {
+  #backward(w: WorkerGuest): Promise<CommitResult> {
     return this.direction === 'apply' ? w.revert(this.id) : w.apply(this.id, this.#options);
   }
 
-  #switched(t: number, answer: WorkerCommitResult): void {
+  #switched(t: number, answer: CommitResult): void {
     this.threads[t] = 'switched';
     this.#commits[t] = answer.commit;
     // A thread that switches after a cancel is switched back.

@@ -3,7 +3,7 @@ import type { CommitOptions, CommitResult, GuestEventMap, GuestStatus, HotpatchG
 import { GuestEvent } from '../engine/index.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
-import { Channel, Refused, type Served } from './channel.js';
+import { Channel, eventsOf, Refused, type Served } from './channel.js';
 import { GuestThread } from './guest-thread.js';
 import { type Interrupter, interruptible } from './interrupts.js';
 import { Control, FastOp, GuestState, type EventRecord, type Notice, type Request, type ServedAt, type Unnumbered } from './protocol.js';
@@ -41,19 +41,15 @@ export interface WorkerGuestOptions {
   readonly interrupts?: boolean;
 }
 
-/** How a worker guest served a request: where, and how long its thread spent on it. */
+/** How a worker guest served a request: where, and how long it took on each side. */
 export interface ServedIn {
   /** Whether the busy guest served it at a safepoint or an interrupt, or an idle one from its event loop. */
   readonly servedAt: ServedAt;
   /** Milliseconds the guest's thread spent on the request, from picking it up to answering. */
   readonly handled: number;
+  /** Milliseconds from sending the request to reading the answer, in the host. */
+  readonly latency: number;
 }
-
-/** `load`'s answer from a worker guest: the contract's `LoadResult`, and how it was served. */
-export type WorkerLoadResult = LoadResult & ServedIn;
-
-/** `apply` / `revert`'s answer from a worker guest: the contract's `CommitResult`, and how it was served. */
-export type WorkerCommitResult = CommitResult & ServedIn;
 
 /** An event about the export the guest was asked to run, or its worker: `detail` is what the worker said. */
 export type NoticeEvent = Event & { readonly detail: Notice };
@@ -86,7 +82,7 @@ const workerScript = new URL(fromSources ? './worker.ts' : './worker.js', import
  * compiles once for all); one checked under another policy is checked again. Not exported from the package.
  */
 // Set by WorkerGuest's static block, which alone can reach its private #load.
-export let loadVerified: (guest: WorkerGuest, patch: VerifiedPatch, options: LoadOptions) => Promise<WorkerLoadResult>;
+export let loadVerified: (guest: WorkerGuest, patch: VerifiedPatch, options: LoadOptions) => Promise<LoadResult>;
 
 /**
  * A guest running in a worker thread, driven from the host through the contract every guest kind
@@ -107,6 +103,7 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
   readonly #interrupter: Interrupter | undefined;
   readonly #handles = new Map<string, number>();
   #ended: Notice | undefined;
+  #lastServed: ServedIn | undefined;
 
   private constructor(worker: GuestThread, manifest: BaselineManifest, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions, interrupter: Interrupter | undefined) {
     super();
@@ -200,6 +197,14 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
     return (Object.entries(GuestState).find(([, v]) => v === state)?.[0] ?? 'exited') as WorkerGuest['state'];
   }
 
+  /**
+   * How the guest served the last request that was answered: where (safepoint, interrupt, event
+   * loop) and how long. Answers themselves keep the contract's shapes, the same for every guest kind.
+   */
+  get lastServed(): ServedIn | undefined {
+    return this.#lastServed;
+  }
+
   /** How the export the guest was asked to run ended, if it did. */
   get ended(): Notice | undefined {
     return this.#ended;
@@ -213,10 +218,12 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
   async #served(answer: Promise<Served>): Promise<Served> {
     try {
       const served = await answer;
+      this.#lastServed = { servedAt: served.servedAt, handled: served.handled, latency: served.latency };
       this.#dispatch(served.events);
       return served;
     } catch (error) {
-      if (error instanceof Refused) this.#dispatch(error.events);
+      const events = error instanceof Refused ? error.events : eventsOf.get(error as object);
+      if (events) this.#dispatch(events);
       throw error;
     }
   }
@@ -227,7 +234,7 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
    * the bytes that passed.
    * @throws HotpatchError E_PATCH_REJECTED (with every problem), E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
    */
-  async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<WorkerLoadResult> {
+  async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<LoadResult> {
     const start = performance.now();
     let verified: VerifiedPatch;
     try {
@@ -240,12 +247,12 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
     return this.#load(verified, options, start);
   }
 
-  async #load(patch: VerifiedPatch, options: LoadOptions, start: number): Promise<WorkerLoadResult> {
+  async #load(patch: VerifiedPatch, options: LoadOptions, start: number): Promise<LoadResult> {
     if (!verifiedUnder(patch, this.#policy)) return this.load(patch.bytes, options);
     const served = await this.#serve({ op: 'load', bytes: patch.bytes, module: patch.module, ...(options.force ? { force: true } : {}) });
     const { handle, ...loaded } = served.result as LoadResult & { handle: number };
     this.#handles.set(loaded.id, handle);
-    return { ...loaded, duration: performance.now() - start, servedAt: served.servedAt, handled: served.handled };
+    return { ...loaded, duration: performance.now() - start };
   }
 
   /**
@@ -257,7 +264,7 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
    * event (the trap itself still ends the export it happened in).
    * @throws HotpatchError as `Guest.apply`, E_QUIESCENCE_TIMEOUT (nothing changed), E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
    */
-  async apply(id: string, options: CommitOptions & { readonly quiesceTimeout?: number } = {}): Promise<WorkerCommitResult> {
+  async apply(id: string, options: CommitOptions & { readonly quiesceTimeout?: number } = {}): Promise<CommitResult> {
     const start = performance.now();
     const { quiesceTimeout, ...remote } = options;
     // Health checks go by message: the control block carries only the switch.
@@ -269,14 +276,14 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
    * Reverse attach in the guest's thread; resolves when the guest acknowledged.
    * @throws HotpatchError as `Guest.revert`, E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
    */
-  async revert(id: string): Promise<WorkerCommitResult> {
+  async revert(id: string): Promise<CommitResult> {
     const start = performance.now();
     if (this.#fastPossible(id)) return this.#fast(FastOp.revert, id, start);
     return this.#committed(id, await this.#serve({ op: 'revert', id }), start);
   }
 
-  #committed(id: string, served: Served, start: number): WorkerCommitResult {
-    return { id, state: served.result as WorkerCommitResult['state'], commit: served.commit ?? 0, duration: performance.now() - start, servedAt: served.servedAt, handled: served.handled };
+  #committed(id: string, served: Served, start: number): CommitResult {
+    return { id, state: served.result as CommitResult['state'], commit: served.commit ?? 0, duration: performance.now() - start };
   }
 
   /** A running guest reads fast requests at its safepoints; an idle one only hears the port. */
@@ -284,12 +291,12 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
     return this.#handles.has(id) && this.#channel.state === GuestState.running;
   }
 
-  async #fast(op: number, id: string, start: number, options: CommitOptions & { quiesceTimeout?: number } = {}): Promise<WorkerCommitResult> {
+  async #fast(op: number, id: string, start: number, options: CommitOptions & { quiesceTimeout?: number } = {}): Promise<CommitResult> {
     const served = await this.#served(this.#channel.fast(op, this.#handles.get(id)!, { ...options, force: options.force === true }));
     const type = op === FastOp.apply ? 'applied' : 'reverted';
     // The guest's own event for the switch is not sent (nothing crosses on the fast path): made here from the same figures.
     this.dispatchEvent(new GuestEvent(type, { patch: id, duration: served.handled, commit: served.commit! }));
-    return { id, state: type, commit: served.commit!, duration: performance.now() - start, servedAt: served.servedAt, handled: served.handled };
+    return { id, state: type, commit: served.commit!, duration: performance.now() - start };
   }
 
   /**
