@@ -14,6 +14,8 @@ export interface Row {
   readonly samplesUs?: readonly number[];
   /** Interquartile range of the per-round ratios (interleaved suites): the spread the ratio comes with. */
   readonly ratioIqr?: readonly [number, number];
+  /** A size in bytes, for suites that measure sizes rather than time (the median column shows it). */
+  readonly bytes?: number;
 }
 
 export interface Suite {
@@ -88,11 +90,15 @@ export function markdown(suite: Suite): string {
     '',
     '| case | variant | median | ratio to reference |',
     '| --- | --- | ---: | ---: |',
-    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${formatUs(r.medianUs)} | ${r.ratio}×${r.ratioIqr ? ` (${r.ratioIqr[0]}–${r.ratioIqr[1]})` : ''} |`),
+    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${r.bytes === undefined ? formatUs(r.medianUs) : formatBytes(r.bytes)} | ${r.ratio}×${r.ratioIqr ? ` (${r.ratioIqr[0]}–${r.ratioIqr[1]})` : ''} |`),
     '',
     ...suite.notes.map((n) => `- ${n}`),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+export function formatBytes(bytes: number): string {
+  return bytes >= 1e6 ? `${round(bytes / 1e6, 2)} MB` : `${round(bytes / 1e3, 1)} KB`;
 }
 
 export function formatUs(us: number): string {
