@@ -64,7 +64,7 @@ const unique = (xs: readonly string[]): string[] => [...new Set(xs)];
 function variantOrder(data: readonly { case: string; variant: string }[]): string[] {
   const place = new Map<string, number>();
   for (const c of unique(data.map((d) => d.case))) {
-    unique(data.filter((d) => d.case === c).map((d) => d.variant)).forEach((v, i) => place.set(v, Math.min(place.get(v) ?? i, i)));
+    for (const [i, v] of unique(data.filter((d) => d.case === c).map((d) => d.variant)).entries()) place.set(v, Math.min(place.get(v) ?? i, i));
   }
   return [...place.keys()].sort((a, b) => place.get(a)! - place.get(b)!);
 }

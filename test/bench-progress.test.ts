@@ -4,7 +4,11 @@ import { progressFor } from '../bench/_progress.js';
 describe('benchmark progress', () => {
   it('writes one plain line per suite and case when the stream is not a terminal', () => {
     let written = '';
-    const stream = { isTTY: false, write: (text: string) => ((written += text), true) } as unknown as NodeJS.WriteStream;
+    const stream = { isTTY: false, write: (text: string) => {
+        written += text;
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream;
     const progress = progressFor(stream);
     progress.suite('cross-thread.bench.ts', 1, 2);
     progress.case('busy worker, poll every 256 iterations', 2);

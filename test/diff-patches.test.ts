@@ -41,7 +41,10 @@ async function patchAndCompare(oldWat: string, newWat: string, strip: boolean) {
   const reference = (await WebAssembly.instantiate(fresh as BufferSource)).instance.exports as Record<string, any>;
   const oldRef = (await WebAssembly.instantiate(old as BufferSource)).instance.exports as Record<string, any>;
   const e = guest.exports as Record<string, any>;
-  const run = (x: Record<string, any>) => [-5, 0, 7, 33, 1000].map((v) => [outcome(() => x.compute(v)), outcome(() => (x.save(v & 15, v), x.load(v & 15)))]);
+  const run = (x: Record<string, any>) => [-5, 0, 7, 33, 1000].map((v) => [outcome(() => x.compute(v)), outcome(() => {
+    x.save(v & 15, v);
+    return x.load(v & 15);
+  })]);
   const patch = guest.apply(await guest.load(result.patch.bytes));
   const patched = run(e);
   guest.revert(patch);

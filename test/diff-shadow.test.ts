@@ -65,7 +65,11 @@ describe('shadow state', () => {
   it('get, alloc, get_or_alloc, free and free_all keep livepatch semantics; fields are zeroed; without free, freed fields are reused', () => {
     const memory = new WebAssembly.Memory({ initial: 1 });
     let top = 64;
-    const shadow = new ShadowState({ memory, malloc: (n) => ((top += n), top - n) });
+    const shadow = new ShadowState({ memory, malloc: (n) => {
+        top += n;
+        return top - n;
+      },
+    });
     new Uint8Array(memory.buffer).fill(0xff);
     expect(shadow.get(100, 1)).toBe(0);
     const f = shadow.alloc(100, 1, 8);

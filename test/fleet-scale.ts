@@ -122,7 +122,10 @@ await until('every online host at its desired level', async () => {
 const final = await complianceReport(fleet, { release: 'scale-1' });
 for (const c of controllers) if (c.exitCode === null && c.signalCode === null && c.pid) cpu.set(c.pid, cpuSeconds(c.pid));
 for (const c of controllers) c.kill('SIGTERM');
-await Promise.all([...workers.values()].filter((w) => w.exitCode === null && w.signalCode === null).map((w) => new Promise((r) => (w.once('exit', r), w.kill('SIGTERM')))));
+await Promise.all([...workers.values()].filter((w) => w.exitCode === null && w.signalCode === null).map((w) => new Promise((r) => {
+  w.once('exit', r);
+  w.kill('SIGTERM');
+})));
 
 const unaccounted = final.hosts.filter((h) => h.state !== 'applied' && !h.reason);
 const msgs = traffic.reduce((n, t) => n + t.inMsgs! + t.outMsgs!, 0);

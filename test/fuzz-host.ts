@@ -54,7 +54,7 @@ export function show(value: unknown): string {
 export const isExhaustion = (text: string): boolean => text.includes('Maximum call stack size exceeded');
 
 // Exception handling's JS API, which TypeScript's lib does not declare yet.
-interface Tag {}
+type Tag = object;
 interface WasmException {
   is(tag: Tag): boolean;
   getArg(tag: Tag, index: number): unknown;
@@ -104,7 +104,8 @@ export class FuzzHost {
   imports(): WebAssembly.Imports {
     const out: Record<string, Record<string, unknown>> = {};
     for (const imp of this.#module.imports) {
-      const ns = (out[imp.module] ??= {});
+      out[imp.module] ??= {};
+      const ns = out[imp.module]!;
       if (imp.kind === 'func') ns[imp.name] = this.#func(imp.name, this.#module.types[imp.typeIndex!]!);
       else if (imp.kind === 'global') {
         const g = imp.global!;

@@ -127,7 +127,7 @@ type Config = (typeof CONFIGS)[number];
 /** Runs the script on one configuration of the baseline; returns what each call did and what went wrong on the way. */
 async function runConfig(bytes: Uint8Array, config: Config, script: readonly ScriptCall[], seed: number, without: ReadonlySet<string>, result: { switches: number }) {
   const problems: string[] = [];
-  let baseline;
+  let baseline: Awaited<ReturnType<typeof prepare>>;
   try {
     baseline = await prepare(bytes, config.options);
   } catch (error) {
@@ -194,10 +194,11 @@ export async function differential(original: Uint8Array, seed: number, calls = 2
   }
   for (const config of CONFIGS) {
     const label = `seed ${seed}, ${config.label}`;
-    let run;
+    let run: NonNullable<Awaited<ReturnType<typeof runConfig>>>;
     try {
-      run = await runConfig(bytes, config, script, seed, without, result);
-      if (!run) continue;
+      const outcome = await runConfig(bytes, config, script, seed, without, result);
+      if (!outcome) continue;
+      run = outcome;
     } catch (error) {
       result.failures.push(`${label}: ${(error as Error).constructor.name}: ${(error as Error).message}`);
       continue;

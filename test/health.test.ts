@@ -39,7 +39,12 @@ describe('health watch and automatic rollback', () => {
     const e = guest.exports as Record<string, any>;
     const p = await guest.load(await patch('scribbler', '(func (export "f") (param i32) (result i32) (i32.store (i32.const 0) (i32.const 7)) (i32.add (local.get 0) (i32.const 1)))'));
     // The probe exercises the patch, then asks the guest whether its canary is intact.
-    expect(() => guest.apply(p, { probe: () => (e.run(1), e.healthy()) })).toThrowError(expect.objectContaining({ code: 'E_ROLLED_BACK', message: expect.stringContaining('answered 0') }));
+    expect(() => guest.apply(p, {
+          probe: () => {
+            e.run(1);
+            return e.healthy();
+          },
+        })).toThrowError(expect.objectContaining({ code: 'E_ROLLED_BACK', message: expect.stringContaining('answered 0') }));
     expect(guest.status().functions).toEqual([]);
   });
 

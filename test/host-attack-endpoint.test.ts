@@ -36,8 +36,14 @@ function failingFs(failing: { code?: string }) {
     if (failing.code) throw Object.assign(new Error(`${failing.code}: simulated`), { code: failing.code });
   };
   return {
-    openSync: ((...args: Parameters<typeof openSync>) => (failing.code === 'EMFILE' ? fail() : undefined, openSync(...args))) as typeof openSync,
-    writeSync: (fd: number, data: Uint8Array) => (failing.code === 'ENOSPC' ? fail() : undefined, writeSync(fd, data)),
+    openSync: ((...args: Parameters<typeof openSync>) => {
+      if (failing.code === 'EMFILE') fail();
+      return openSync(...args);
+    }) as typeof openSync,
+    writeSync: (fd: number, data: Uint8Array) => {
+      if (failing.code === 'ENOSPC') fail();
+      return writeSync(fd, data);
+    },
     fsyncSync,
     closeSync,
     renameSync,

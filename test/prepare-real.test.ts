@@ -12,7 +12,7 @@ import { wasmFixture } from './helpers.js';
 const require = createRequire(import.meta.url);
 
 /** sql.js (SQLite compiled by emscripten): a fresh copy of its own glue each time, fed our bytes. */
-export async function loadSqlJs(wasmBinary: Uint8Array, extra: Record<string, unknown> = {}) {
+async function loadSqlJs(wasmBinary: Uint8Array, extra: Record<string, unknown> = {}) {
   const path = require.resolve('sql.js/dist/sql-wasm.js');
   delete require.cache[path]; // the glue caches its init promise per module instance
   const initSqlJs = require(path) as (config: object) => Promise<any>;
@@ -20,7 +20,7 @@ export async function loadSqlJs(wasmBinary: Uint8Array, extra: Record<string, un
 }
 
 /** The library's own workload: schema, inserts, joins, aggregates, text functions, an exported file. */
-export function sqlWorkload(SQL: any) {
+function sqlWorkload(SQL: any) {
   const db = new SQL.Database();
   db.run('CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, price REAL, tag TEXT)');
   db.run('CREATE TABLE sale (item INTEGER, qty INTEGER)');

@@ -78,7 +78,7 @@ describe('spy', () => {
 
   it('sees recursive calls through the original, and onLeave can change the result', async () => {
     const { guest, e } = await guestOf();
-    const s = spy(guest, 'fib', { onLeave: (r, args) => (args[0] === 2 ? 100 : undefined) });
+    const s = spy(guest, 'fib', { onLeave: (_result, args) => (args[0] === 2 ? 100 : undefined) });
     expect(e.fib(4)).toBe(100 + 100 + 1); // fib(4) = fib(3) + fib(2) = (fib(2) + fib(1)) + fib(2)
     expect(s.callCount).toBe(9); // every call of the recursion, down to fib(1) and fib(0)
     s.restore();

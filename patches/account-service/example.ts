@@ -9,7 +9,17 @@ const SET_NAME = 1, AUDIT = 4, BALANCE = 5, ROLE_ADMIN = 7, E_DENIED = -4;
 
 const baseline = await prepare(readFileSync(here('service.wasm')));
 const guest = await Guest.instantiate(baseline.bytes);
-const service = guest.exports as Record<string, any>;
+/** The service's exports (see service.c). */
+interface AccountService {
+  memory: WebAssembly.Memory;
+  init(): void;
+  handle(op: number, id: number, arg: number): number;
+  request_buffer(): number;
+  requests_served(): number;
+  state(): number;
+  state_size(): number;
+}
+const service = guest.exports as unknown as AccountService;
 const payload = (bytes: Uint8Array) => new Uint8Array(service.memory.buffer, service.request_buffer(), bytes.length).set(bytes);
 const setName = (id: number, name: string) => {
   const bytes = new TextEncoder().encode(name);

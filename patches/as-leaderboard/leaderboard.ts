@@ -10,7 +10,7 @@ const TABLE: usize = memory.data(4 * 16 + 4, 16); // 16 scores, then `locked`
 const LOCKED: usize = TABLE + 4 * 16;
 
 export function setScore(slot: u32, score: i32): i32 {
-  if (load<i32>(LOCKED) != 0) return -2;
+  if (load<i32>(LOCKED) !== 0) return -2;
   if (slot > SLOTS) return -1;
   store<i32>(TABLE + (<usize>slot << 2), score);
   return 0;

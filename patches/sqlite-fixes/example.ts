@@ -26,7 +26,9 @@ export async function startSqlite(baseline: Uint8Array): Promise<RunningSqlite> 
   let guest: Guest | undefined;
   let instance: WebAssembly.Instance | undefined;
   const shadow = ShadowState.fromExports(() => instance!.exports);
-  const createSqlite = require(here('sqlite.cjs')) as (config: object) => Promise<any>;
+  // The glue's module object, as far as we use it: the workload's open call and emscripten's cwrap.
+  type SqliteModule = { _wl_open(): number; cwrap(name: string, returns: string, args: string[]): unknown };
+  const createSqlite = require(here('sqlite.cjs')) as (config: object) => Promise<SqliteModule>;
   const Module = await createSqlite({
     instantiateWasm(imports: WebAssembly.Imports, done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) {
       WebAssembly.instantiate(baseline as BufferSource, imports).then((result) => {

@@ -66,7 +66,10 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
       if (!VALUE_USES.has(c.use) || (options.staticsMoved && inStatics(c.old))) continue;
       const delta = c.new - c.old;
       let set = byDelta.get(delta);
-      if (!set) byDelta.set(delta, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        byDelta.set(delta, set);
+      }
       set.add(k);
     }
   });
@@ -93,12 +96,18 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
     for (const x of d.accesses) {
       const key = x.offset[0] === x.offset[1] ? `width ${x.op[0]}→${x.op[1]} at offset ${x.offset[0]}` : `offset ${x.offset[0]} → ${x.offset[1]}`;
       let set = layout.get(key);
-      if (!set) layout.set(key, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        layout.set(key, set);
+      }
       set.add(name);
     }
     if (!options.exact) {
       const reason = addressReason(d, name, lo, hi);
-      if (reason) return void out.reasons.push(reason);
+      if (reason) {
+        out.reasons.push(reason);
+        return;
+      }
     }
     out.carried.push([oi, ni]);
   });

@@ -149,11 +149,11 @@ function throughLocal(m: WasmModule, code: readonly { op: number; index: number 
   for (let j = from + 1, steps = 0; j < code.length && steps < 256; j++, steps++) {
     const x = code[j]!;
     if (x.op === Op.br) {
-      const target = enclosing(code, ends, j, x.index);
+      const target = enclosing(ends, j, x.index);
       if (target === undefined || code[target]!.op === Op.loop) return { use: 'operand' };
       j = ends.get(target)!;
     } else if (x.op === Op.else) {
-      j = ends.get(enclosing(code, ends, j, 0)!)!;
+      j = ends.get(enclosing(ends, j, 0)!)!;
     } else if (x.op === Op.return || x.op === Op.brTable || x.op === Op.unreachable) {
       return { use: 'operand' };
     } else if (x.op === Op.localGet && x.index === local) {
@@ -182,7 +182,7 @@ function blockEnds(code: readonly { op: number }[]): Map<number, number> {
 }
 
 /** The start of the `depth`-th block enclosing position `at` (0: the innermost). */
-function enclosing(code: readonly { op: number }[], ends: Map<number, number>, at: number, depth: number): number | undefined {
+function enclosing(ends: Map<number, number>, at: number, depth: number): number | undefined {
   let found = -1;
   for (let j = at - 1; j >= 0; j--) {
     const end = ends.get(j);

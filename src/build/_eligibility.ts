@@ -73,12 +73,12 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
   for (const k of newImports) if (!oldImports.has(k) && !shadowKeys(n).has(k)) add('IMPORTS_CHANGED', k, `import ${k} is new: the running guest was instantiated without it; ${REBUILD}`);
   for (const k of oldImports) if (!newImports.has(k)) add('IMPORTS_CHANGED', k, `import ${k} was removed or changed; ${REBUILD}`);
 
-  const exportKey = (m: WasmModule, e: WasmModule['exports'][number], mapFn: (i: number) => number): string =>
+  const exportKey = (e: WasmModule['exports'][number], mapFn: (i: number) => number): string =>
     `${e.kind} ${e.name} → ${e.kind === 'func' ? mapFn(e.index) : e.index}`;
-  const oldExports = new Set(o.exports.map((e) => exportKey(o, e, (i) => i)));
+  const oldExports = new Set(o.exports.map((e) => exportKey(e, (i) => i)));
   for (const e of n.exports) {
     if (isHookExport(e) && !o.exports.some((x) => x.name === e.name)) continue; // carried as the patch's hook
-    if (!oldExports.has(exportKey(n, e, toOld))) {
+    if (!oldExports.has(exportKey(e, toOld))) {
       const before = o.exports.find((x) => x.name === e.name);
       add('EXPORTS_CHANGED', `export ${e.name}`, before ? `export "${e.name}" now names a different ${e.kind}; ${REBUILD}` : `export "${e.name}" is new: hosts of the running guest cannot see it; ${REBUILD}`);
     }

@@ -56,9 +56,18 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
       }
       return i;
     },
-    global: (g) => (globals.add(g), g),
-    table: (t) => (tables.add(t), t),
-    tag: (t) => (tags.add(t), t),
+    global: (g) => {
+      globals.add(g);
+      return g;
+    },
+    table: (t) => {
+      tables.add(t);
+      return t;
+    },
+    tag: (t) => {
+      tags.add(t);
+      return t;
+    },
   };
   for (const c of carried) relocateBody(n.bytes, n.bodies[c.index - n.importedFunctions]!, collect);
 
@@ -139,7 +148,7 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
 
   // Names, so stack traces through the patch say which function and that it is the patch's.
   const names = new ByteWriter().u32(carried.length);
-  carried.forEach((c, k) => names.u32(funcBase + k).name(`${n.functionNames.get(c.index) ?? `#${c.index}`} [patch]`));
+  for (const [k, c] of carried.entries()) names.u32(funcBase + k).name(`${n.functionNames.get(c.index) ?? `#${c.index}`} [patch]`);
   const nameSection = new ByteWriter().name('name').u8(1).sized((w) => w.bytes(names.finish())).finish();
 
   const ownGlobalEntries = ownList.map((g) => {

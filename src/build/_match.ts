@@ -162,7 +162,10 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
   newCallers = callersOf(n);
   const cached = (cache: Map<number, [string, string?]>, i: number, kind: 0 | 1, compute: () => string): string => {
     let entry = cache.get(i);
-    if (!entry) cache.set(i, (entry = [kind === 0 ? compute() : '']));
+    if (!entry) {
+      entry = [kind === 0 ? compute() : ''];
+      cache.set(i, entry);
+    }
     if (kind === 1 && entry[1] === undefined) entry[1] = compute();
     return entry[kind]!;
   };
@@ -241,7 +244,10 @@ function callersOf(m: WasmModule): Map<number, Set<number>> {
       segment: (_kind, i) => i,
       func: (callee) => {
         let set = callers.get(callee);
-        if (!set) callers.set(callee, (set = new Set()));
+        if (!set) {
+          set = new Set();
+          callers.set(callee, set);
+        }
         set.add(caller);
         return callee;
       },

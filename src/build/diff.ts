@@ -217,7 +217,10 @@ function carriedGlobals(build: Build, oldModule: WasmModule, carried: ReadonlySe
     relocateBody(m.bytes, m.bodies[f - m.importedFunctions]!, {
       ...identityMaps(),
       segment: (_kind, i) => i,
-      global: (g) => (candidates.delete(g), g),
+      global: (g) => {
+        candidates.delete(g);
+        return g;
+      },
     });
   }
   return candidates;

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { HotpatchError } from '../errors.js';
 import { decodePatchManifest, encodePatchManifest, findCustomSections, PATCH_SECTION, withoutRanges } from '../format/manifest.js';
 import { attachSignature, keyId, signedBytes } from '../format/signature.js';
@@ -18,7 +18,7 @@ export function generateKeys(): { privateKey: string; publicKey: string } {
  * @throws HotpatchError E_MANIFEST_MISSING, E_MANIFEST_INVALID, E_BAD_SIGNATURE (not an Ed25519 key)
  */
 export async function signPatch(bytes: Uint8Array, privateKeyPem: string): Promise<{ bytes: Uint8Array; keyId: string }> {
-  let privateKey;
+  let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(privateKeyPem);
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`a ${privateKey.asymmetricKeyType} key`);

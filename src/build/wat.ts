@@ -24,7 +24,8 @@ const FEATURES = {
  * @throws HotpatchError E_INVALID_WASM with wabt's messages
  */
 export async function watToWasm(text: string, filename = 'patch.wat'): Promise<Uint8Array> {
-  const lib = await (wabt ??= wabtInit());
+  wabt ??= wabtInit();
+  const lib = await wabt;
   let module: ReturnType<Wabt['parseWat']> | undefined;
   try {
     module = lib.parseWat(filename, text, FEATURES);

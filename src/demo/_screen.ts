@@ -44,7 +44,7 @@ export function createScreen(out: DemoStream): Screen {
         out.write(ansiEscapes.clearViewport);
         render = createLogUpdate(out);
       }
-      render(fit(panel, events, out.columns ?? 80, out.rows ?? 24));
+      render(fitScreen(panel, events, out.columns ?? 80, out.rows ?? 24));
     },
     finish(text) {
       render.done();
@@ -58,8 +58,8 @@ export function createScreen(out: DemoStream): Screen {
  * The panel and as many of the latest events as fit the terminal's height: log-update can erase
  * only rows still on the screen, so a frame taller than the screen would repeat as it scrolls.
  */
-function fit(panel: readonly string[], events: readonly string[], width: number, rows: number): string {
-  const lines = panel.map((line) => hang(line, width, 4).split('\n')).flat();
+function fitScreen(panel: readonly string[], events: readonly string[], width: number, rows: number): string {
+  const lines = panel.flatMap((line) => hang(line, width, 4).split('\n'));
   const blocks = events.map((e) => hang(`  ${e}`, width, 11).split('\n'));
   let room = rows - 1 - lines.length;
   let shown = 0;

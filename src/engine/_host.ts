@@ -31,5 +31,6 @@ let empty: WebAssembly.Instance | undefined;
 
 /** An instance with nothing in it: what a patch made of host functions has for `instance`. */
 export function emptyInstance(): WebAssembly.Instance {
-  return (empty ??= new WebAssembly.Instance(new WebAssembly.Module(encodeModule([]) as Uint8Array<ArrayBuffer>)));
+  empty ??= new WebAssembly.Instance(new WebAssembly.Module(encodeModule([]) as Uint8Array<ArrayBuffer>));
+  return empty;
 }

@@ -153,7 +153,8 @@ export class Guest extends EventTarget {
 
   /** This guest through the contract every guest kind keeps (`HotpatchGuest`): what PatchStore, the control endpoint and a fleet agent take. */
   get async(): AsyncGuest {
-    return (this.#async ??= new AsyncGuest(this));
+    this.#async ??= new AsyncGuest(this);
+    return this.#async;
   }
 
   /** Whether `close()` was called. */

@@ -163,7 +163,8 @@ export class Loader {
     const importObject: Imports = {};
     const exports = this.#baseline.instance.exports;
     for (const { import: imp, binding } of check.imports) {
-      const ns = (importObject[imp.module] ??= {});
+      importObject[imp.module] ??= {};
+      const ns = importObject[imp.module]!;
       if (binding.kind === 'host') ns[imp.name] = this.#hostImports[imp.module]![imp.name];
       else if (binding.kind === 'baseline') ns[imp.name] = exports[binding.export];
       else ns[imp.name] = binding.kind === 'live' ? this.#baseline.live(binding.fn) : this.#baseline.original(binding.fn);

@@ -109,16 +109,25 @@ export class ShadowState {
     if (field === 0) return 0;
     new Uint8Array(memory.buffer, field, bytes).fill(0);
     let byObject = this.#fields.get(id);
-    if (!byObject) this.#fields.set(id, (byObject = new Map()));
+    if (!byObject) {
+      byObject = new Map();
+      this.#fields.set(id, byObject);
+    }
     byObject.set(obj, { at: field, size: bytes });
     return field;
   }
 
   #release(field: { at: number; size: number }): void {
     const { free } = this.#allocator();
-    if (free) return free(field.at);
+    if (free) {
+      free(field.at);
+      return;
+    }
     let spare = this.#spare.get(field.size);
-    if (!spare) this.#spare.set(field.size, (spare = []));
+    if (!spare) {
+      spare = [];
+      this.#spare.set(field.size, spare);
+    }
     spare.push(field.at);
   }
 }

@@ -81,7 +81,12 @@ export class Slots {
 
   /** What a slot holds when no patch owns it. */
   restore(slot: number): Function {
-    return (this.#restores[slot] ??= this.#restoreOf(slot));
+    let restore = this.#restores[slot];
+    if (restore === undefined) {
+      restore = this.#restoreOf(slot);
+      this.#restores[slot] = restore;
+    }
+    return restore;
   }
 
   /** The patch that owns a slot now, or undefined when the original runs. */

@@ -22,7 +22,7 @@ export async function readHosts(fleet: FleetConnection): Promise<HostsSnapshot> 
   const entries = await Promise.all(statusKeys.map((k) => fleet.status.get(k)));
   const hosts: HostStatus[] = [];
   for (const entry of entries) {
-    if (!entry || entry.operation !== 'PUT') continue;
+    if (entry?.operation !== 'PUT') continue;
     try {
       hosts.push(decodeDoc<HostStatus>(entry.value, `status of ${entry.key}`));
     } catch {

@@ -104,7 +104,7 @@ export async function listReleases(fleet: FleetConnection): Promise<Release[]> {
  */
 export async function getRelease(fleet: FleetConnection, id: string): Promise<{ release: Release; revision: number }> {
   const entry = await fleet.desired.get(releaseKey(checkName('release id', id)));
-  if (!entry || entry.operation !== 'PUT') throw new HotpatchError('E_USAGE', `no release "${id}"`);
+  if (entry?.operation !== 'PUT') throw new HotpatchError('E_USAGE', `no release "${id}"`);
   return { release: decodeDoc<Release>(entry.value, entry.key), revision: entry.revision };
 }
 

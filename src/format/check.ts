@@ -138,7 +138,7 @@ export function checkPatch(
       seen.set(fn.index, i);
     }
     const exp = exportsByName.get(t.export);
-    if (!exp || exp.kind !== 'func') {
+    if (exp?.kind !== 'func') {
       problem('E_MISSING_EXPORT', `${path}.export: the patch exports no function "${t.export}"`, `${path}.export`);
       return;
     }

@@ -118,16 +118,6 @@ export interface WasmModule {
   readonly globalNames: ReadonlyMap<number, string>;
 }
 
-const VALTYPES: Record<number, ValType> = {
-  0x7f: 'i32',
-  0x7e: 'i64',
-  0x7d: 'f32',
-  0x7c: 'f64',
-  0x7b: 'v128',
-  0x70: 'funcref',
-  0x6f: 'externref',
-};
-
 const VALTYPE_BYTES: Record<ValType, number> = {
   i32: 0x7f,
   i64: 0x7e,
@@ -137,6 +127,9 @@ const VALTYPE_BYTES: Record<ValType, number> = {
   funcref: 0x70,
   externref: 0x6f,
 };
+
+/** The value type each byte encodes: VALTYPE_BYTES read backwards. */
+const VALTYPES: ReadonlyMap<number, ValType> = new Map(Object.entries(VALTYPE_BYTES).map(([type, byte]) => [byte, type as ValType]));
 
 const KINDS: ExternalKind[] = ['func', 'table', 'memory', 'global', 'tag'];
 
@@ -162,7 +155,7 @@ export function kindByte(kind: ExternalKind): number {
 function valType(r: ByteReader): ValType {
   const at = r.pos;
   const byte = r.u8();
-  const type = VALTYPES[byte];
+  const type = VALTYPES.get(byte);
   if (type) return type;
   if (byte === 0x63 || byte === 0x64) {
     throw new HotpatchError('E_UNSUPPORTED_FEATURE', `unsupported feature: typed function references (value type 0x${byte.toString(16)} at byte ${at})`);

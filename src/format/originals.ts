@@ -68,13 +68,13 @@ export function buildOriginals(
   const imports: Uint8Array[] = [];
   for (let i = 0; i < total; i++) imports.push(new ByteWriter().name(ORIGINALS_LIVE).name(String(i)).u8(kindByte('func')).u32(typeOf(i)).finish());
   const tableTypes = [...module.imports.filter((i) => i.kind === 'table').map((i) => i.table!), ...module.tables];
-  tableTypes.slice(0, exported.tables.length).forEach((t, i) => imports.push(writeTableType(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tables[i]!.export).u8(kindByte('table')), t).finish()));
+  for (const [i, t] of tableTypes.slice(0, exported.tables.length).entries()) imports.push(writeTableType(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tables[i]!.export).u8(kindByte('table')), t).finish());
   const memoryTypes = [...module.imports.filter((i) => i.kind === 'memory').map((i) => i.memory!), ...module.memories];
-  memoryTypes.slice(0, exported.memories.length).forEach((m, i) => imports.push(writeLimits(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.memories[i]!.export).u8(kindByte('memory')), m).finish()));
+  for (const [i, m] of memoryTypes.slice(0, exported.memories.length).entries()) imports.push(writeLimits(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.memories[i]!.export).u8(kindByte('memory')), m).finish());
   const globalTypes = [...module.imports.filter((i) => i.kind === 'global').map((i) => i.global!), ...module.globals.map((g) => g.type)];
-  globalTypes.slice(0, exported.globals.length).forEach((g, i) => imports.push(writeGlobalType(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.globals[i]!.export).u8(kindByte('global')), g).finish()));
+  for (const [i, g] of globalTypes.slice(0, exported.globals.length).entries()) imports.push(writeGlobalType(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.globals[i]!.export).u8(kindByte('global')), g).finish());
   const tagTypes = [...module.imports.filter((i) => i.kind === 'tag').map((i) => i.typeIndex!), ...module.tags];
-  tagTypes.slice(0, exported.tags.length).forEach((t, i) => imports.push(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tags[i]!.export).u8(kindByte('tag')).u8(0).u32(t).finish()));
+  for (const [i, t] of tagTypes.slice(0, exported.tags.length).entries()) imports.push(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tags[i]!.export).u8(kindByte('tag')).u8(0).u32(t).finish());
 
   const { items: typeItems, count: typeCount } = vectorItems(module, 1);
   const sections: [number, Uint8Array][] = [

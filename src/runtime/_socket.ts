@@ -1,4 +1,4 @@
-import { lstatSync, rmSync } from 'node:fs';
+import { lstatSync, rmSync, type Stats } from 'node:fs';
 import { connect } from 'node:net';
 import type { Server } from 'node:http';
 import { HotpatchError } from '../errors.js';
@@ -25,7 +25,7 @@ function listening(path: string, ms = 1000): Promise<boolean> {
  * @throws HotpatchError E_ENDPOINT_IN_USE
  */
 export async function claimSocketPath(path: string): Promise<void> {
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(path);
   } catch (error) {

@@ -121,7 +121,8 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
     const start = performance.now();
     busy(servedAt);
     const outer = events;
-    const mine: EventRecord[] = (events = []);
+    const mine: EventRecord[] = [];
+    events = mine;
     let reply: Reply;
     try {
       // Calls run guest code, which may itself reach safepoints that serve further requests.

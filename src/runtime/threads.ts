@@ -88,7 +88,9 @@ export class ThreadedGuest extends EventTarget implements HotpatchGuest {
     const start = performance.now();
     // A refusal names the patch when the guest got far enough to read its id: thread 0 says which.
     let refused: string | undefined;
-    const named = (e: GuestEvent): void => void (refused ??= e.patch);
+    const named = (e: GuestEvent): void => {
+      refused ??= e.patch;
+    };
     this.threads[0]!.addEventListener('rejected', named);
     try {
       const verified = await verifyPatch(bytes, this.#policy);

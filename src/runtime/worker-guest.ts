@@ -347,7 +347,7 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
 
 /** The worker's first word: `ready`, or why it could not start. */
 async function firstNotice(worker: GuestThread): Promise<Notice> {
-  const listeners: [string, (...args: any[]) => void][] = [];
+  const listeners: [string, Parameters<GuestThread['off']>[1]][] = [];
   try {
     return await new Promise<Notice>((resolve, reject) => {
       listeners.push(['message', resolve], ['error', reject], ['exit', (code: number) => reject(new Error(`worker exited with code ${code} before it was ready`))]);

@@ -1,7 +1,7 @@
 // The playground's guest: the account service, run by the engine inside a browser worker. It
 // serves simulated traffic (one request in 200 an exploit) in slices, and applies or reverts
 // patches between slices, when the page asks.
-import { Guest, GuestEvent, HotpatchError, trustKey } from '../../engine/index.js';
+import { Guest, type GuestEvent, HotpatchError, type Patch, trustKey } from '../../engine/index.js';
 import { decodePatchManifest } from '../../format/manifest.js';
 import type { Command, Counters, ErrorData, Report, Timer } from './protocol.js';
 
@@ -98,7 +98,7 @@ async function apply(g: Guest, name: string, bytes: ArrayBuffer): Promise<void> 
     post({ type: 'refused', what: `apply ${name}`, error: errorData(error) });
     return;
   }
-  let patch;
+  let patch: Patch;
   try {
     patch = await g.load(bytes);
   } catch {
