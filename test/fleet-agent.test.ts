@@ -143,4 +143,24 @@ describe('agent', () => {
     const caught = await waitStatus(fleet.admin, 'away-1', (s) => s.state === 'applied' && s.release === 'a2');
     expect(caught.applied).toEqual([{ id: 'name-check-2', sequence: 3 }]);
   });
+
+  it("keeps the host store's floor across a fleet revert and a restart: a lower sequence is refused before the guest loads it", async () => {
+    const store = join(fleet.dir, 'floor-1');
+    const first = await fleet.host('floor-1', 'floor', { store });
+    const fix = await publishPatch(fleet.admin, fleet.patches.fix);
+    await desire('floor', 'f1', [fix]);
+    await waitStatus(fleet.admin, 'floor-1', (s) => s.state === 'applied' && s.release === 'f1');
+    await desire('floor', 'f1', [fix], 'revert');
+    const reverted = await waitStatus(fleet.admin, 'floor-1', (s) => s.state === 'rolled-back');
+    expect(reverted.applied).toEqual([]);
+    await first.stop();
+
+    // Nothing is applied now, so only the store remembers that sequence 3 ran here.
+    const back = await fleet.host('floor-1', 'floor', { store });
+    await desire('floor', 'f2', [await publishPatch(fleet.admin, fleet.patches.bad)]);
+    const refused = await waitStatus(fleet.admin, 'floor-1', (s) => s.release === 'f2');
+    expect(refused).toMatchObject({ state: 'apply-failed', applied: [] });
+    expect(refused.reason).toMatch(/^E_DOWNGRADE: .*sequence 2, below this host's floor 3/);
+    expect(back.guest.status().patches).toEqual([]);
+  });
 });

@@ -14,10 +14,15 @@ const root = new URL('..', import.meta.url).pathname;
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
 
-/** Every `npx wasm-hotpatch` command in the README's sh blocks, as one line each, without its optional [parts] and comments. */
+/**
+ * Every `npx wasm-hotpatch` command in the README's sh blocks, as one line each, without its
+ * optional [parts] and comments. The fleet section's commands need a NATS server, a controller
+ * and agents: test/fleet-cli.test.ts runs them as processes against a real nats-server.
+ */
 function readmeCommands(): string[] {
   const commands: string[] = [];
-  for (const [, block] of readme.matchAll(/```sh\n([\s\S]*?)```/g)) {
+  const local = readme.slice(0, readme.indexOf('\n## Fleets'));
+  for (const [, block] of local.matchAll(/```sh\n([\s\S]*?)```/g)) {
     for (const line of block!.split('\n')) {
       const text = line.replace(/\s#.*$/, '');
       if (text.startsWith('npx wasm-hotpatch')) commands.push(text);

@@ -34,7 +34,29 @@ export function defineCommand<const A extends Record<string, ArgDef>>(def: Comma
   return def;
 }
 
+/** Any command definition, whatever its arguments (for lists of commands). */
+export type AnyCommandDef = CommandDef<any>;
+
+/** A group of commands under one name (`wasm-hotpatch fleet release …`): help text and its commands. */
+export interface GroupDef {
+  readonly name: string;
+  /** One line for the command list; the first sentence of `description` when absent. */
+  readonly summary?: string;
+  readonly description: string;
+  readonly commands: readonly AnyCommandDef[];
+}
+
+/** Declares a command group; the identity function, like {@link defineCommand}. */
+export function defineGroup(def: GroupDef): GroupDef {
+  return def;
+}
+
+const firstSentence = (text: string): string => text.replace(/\.\s.*$/s, '').replace(/\.$/, '');
+
 const camel = (name: string): string => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Whether a flag was given: commander stores `--no-x` as `x: false` (default true), not as `noX`. */
+const given = (options: Record<string, unknown>, name: string): boolean => (name.startsWith('no-') ? options[camel(name.slice(3))] === false : options[camel(name)] === true);
 
 /** Commander settings every command shares: errors thrown (not printed, not exiting), suggestions on, no excess arguments. */
 function strict(command: Command): Command {
@@ -46,9 +68,25 @@ function strict(command: Command): Command {
     .configureHelp({ showGlobalOptions: false });
 }
 
-/** Builds the commander command of a definition: every option checked, `--json` added, examples after the options. */
-export function toCommander<A extends Record<string, ArgDef>>(def: CommandDef<A>): Command {
-  const command = strict(new Command(def.name)).description(def.description).summary(def.summary ?? def.description.replace(/\.\s.*$/s, '').replace(/\.$/, ''));
+/**
+ * Builds the commander command of a definition: every option checked, `--json` added, examples
+ * after the options; a group becomes a command whose subcommands are built the same way.
+ * `path` is how the command is called (`fleet release`), for the hint of its usage errors.
+ */
+export function toCommander(def: AnyCommandDef | GroupDef, path: string = def.name): Command {
+  return 'commands' in def ? groupCommand(def, path) : leafCommand(def, path);
+}
+
+/** A group: its subcommands in help, an unknown one refused with the nearest name, none given a usage error after the help. */
+function groupCommand(def: GroupDef, path: string): Command {
+  const group = strict(new Command(def.name)).description(def.description).summary(def.summary ?? firstSentence(def.description));
+  for (const sub of def.commands) group.addCommand(toCommander(sub, `${path} ${sub.name}`));
+  group.addHelpText('after', `\nRun wasm-hotpatch ${path} <command> --help for its options and an example.\n`);
+  return group;
+}
+
+function leafCommand<A extends Record<string, ArgDef>>(def: CommandDef<A>, path: string): Command {
+  const command = strict(new Command(def.name)).description(def.description).summary(def.summary ?? firstSentence(def.description));
   for (const [name, arg] of Object.entries(def.args)) {
     if (arg.type === 'positional') {
       command.argument(arg.required ? `<${name}>` : `[${name}]`, arg.description);
@@ -68,13 +106,13 @@ export function toCommander<A extends Record<string, ArgDef>>(def: CommandDef<A>
     if (missing) {
       const [name, arg] = missing;
       const option = `${arg.alias ? `-${arg.alias}, ` : ''}--${name} <${arg.value ?? 'value'}>`;
-      report(args.json as boolean, new HotpatchError('E_USAGE', `missing ${option}: ${arg.description}; see wasm-hotpatch ${def.name} --help`));
+      report(args.json as boolean, new HotpatchError('E_USAGE', `missing ${option}: ${arg.description}; see wasm-hotpatch ${path} --help`));
       return;
     }
     let position = 0;
     for (const [name, arg] of Object.entries(def.args)) {
       if (arg.type === 'positional') args[name] = values[position++];
-      else args[name] = arg.type === 'boolean' ? options[camel(name)] === true : options[camel(name)];
+      else args[name] = arg.type === 'boolean' ? given(options, name) : options[camel(name)];
     }
     await guard(args.json as boolean, () => def.run(args as ArgsOf<A>));
   });
@@ -87,7 +125,13 @@ export function toCommander<A extends Record<string, ArgDef>>(def: CommandDef<A>
  */
 export async function runProgram(program: Command, argv: readonly string[]): Promise<void> {
   strict(program);
-  for (const command of program.commands) command.copyInheritedSettings(program);
+  const inherit = (parent: Command): void => {
+    for (const command of parent.commands) {
+      command.copyInheritedSettings(parent);
+      inherit(command);
+    }
+  };
+  inherit(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
@@ -102,10 +146,24 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
       return;
     }
     const message = error.message.replace(/^error: /, '').replace(/\.$/, '').replace(/\n\(Did you mean (.*)\?\)$/s, ' (did you mean $1?)');
-    const command = argv.find((a) => program.commands.some((c) => c.name() === a));
-    const hint = `; see wasm-hotpatch ${command ? `${command} ` : ''}--help`;
+    const path = commandPath(program, argv);
+    const hint = `; see wasm-hotpatch ${path.map((name) => `${name} `).join('')}--help`;
     report(argv.includes('--json'), new HotpatchError('E_USAGE', `${message}${hint}`, { cause: error }));
   }
+}
+
+/** The names of the command (and subcommand) an argument list calls, outermost first; options are skipped. */
+function commandPath(program: Command, argv: readonly string[]): string[] {
+  const path: string[] = [];
+  let current = program;
+  for (const arg of argv) {
+    if (arg.startsWith('-')) continue;
+    const next = current.commands.find((c) => c.name() === arg);
+    if (!next) break;
+    path.push(arg);
+    current = next;
+  }
+  return path;
 }
 
 /** An example command, indented, broken into lines of at most `width` columns with shell continuations. */

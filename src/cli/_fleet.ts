@@ -4,9 +4,8 @@ import { type FleetConnectOptions, type FleetConnection, joinFleet } from '../fl
 
 /** Arguments every fleet command shares: where the server is, and whose credentials. */
 export const fleetArgs = {
-  server: { type: 'string', description: 'NATS server URL (default: the credentials file\'s, else HOTPATCH_FLEET, else nats://127.0.0.1:4222)' },
-  creds: { type: 'string', description: 'a credentials file written by `wasm-hotpatch fleet init`' },
-  json: { type: 'boolean', description: 'print the result as JSON' },
+  server: { type: 'string', value: 'url', description: "NATS server URL (default: the credentials file's, else HOTPATCH_FLEET, else nats://127.0.0.1:4222)" },
+  creds: { type: 'string', value: 'file', description: 'a credentials file written by `wasm-hotpatch fleet init`' },
 } as const;
 
 /**

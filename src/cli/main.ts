@@ -2,9 +2,11 @@
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { runProgram, toCommander } from './_command.js';
+import agent from './agent.js';
 import build from './build.js';
 import demo from './demo.js';
 import diff from './diff.js';
+import fleet from './fleet.js';
 import inspect from './inspect.js';
 import keygen from './keygen.js';
 import prepare from './prepare.js';
@@ -25,6 +27,6 @@ const program = new Command('wasm-hotpatch')
   .description('Hotpatch functions of running WebAssembly guests.')
   .version(version, '-v, --version')
   .addHelpText('after', '\nRun wasm-hotpatch <command> --help for its options and an example.\n');
-for (const command of [prepare, build, diff, inspect, keygen, sign, verify, serve, apply, revert, status, demo]) program.addCommand(toCommander(command as never));
+for (const command of [prepare, build, diff, inspect, keygen, sign, verify, serve, apply, revert, status, demo, agent, fleet]) program.addCommand(toCommander(command));
 
 await runProgram(program, process.argv.slice(2));

@@ -41,8 +41,9 @@ export async function startHosts(options: SimHostsOptions): Promise<SimHost[]> {
     for (let i = 0; i < ring.hosts; i++, n++) {
       const kind = options.quotaEvery && n % options.quotaEvery === options.quotaEvery - 1 ? 'quota' : 'account';
       const id = `${options.prefix ?? 'host'}-${String(n + 1).padStart(3, '0')}`;
-      // The module is compiled once and shared; Guest.instantiate checks bytes, adopt takes a module.
-      const guest = Guest.adopt(await WebAssembly.instantiate(modules[kind], {}), modules[kind], { policy: { trustedKeys: [key] } });
+      // The module is compiled once and shared; Guest.instantiate checks bytes, adopt takes a module
+      // (and the bytes, from which a baseline prepared with derived originals rebuilds them).
+      const guest = Guest.adopt(await WebAssembly.instantiate(modules[kind], {}), modules[kind], { baselineBytes: baselines[kind], policy: { trustedKeys: [key] } });
       if (kind === 'account') (guest.exports as unknown as AccountExports).init();
       const fleet = await joinFleet({ servers: options.servers, name: id, reconnectForever: true, ...(options.credentials?.(id) ?? {}) });
       const { store, ...agentOptions } = options.agent ?? {};

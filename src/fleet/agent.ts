@@ -75,14 +75,21 @@ export class Agent extends EventTarget {
 
   /**
    * Starts an agent: restores the host's recorded level, reports, and follows the ring's desired state.
-   * @throws HotpatchError E_USAGE (bad host id or ring), E_STORE_CORRUPT, E_IO
+   * @throws HotpatchError E_USAGE (bad host id or ring), E_STORE_UNSAFE, E_STORE_LOCKED, E_STORE_CORRUPT, E_DOWNGRADE (a recorded level below its floor), E_IO
    */
   static async start(options: AgentOptions): Promise<Agent> {
     const agent = new Agent(options);
-    await agent.#level.restore(agent.#guest);
-    agent.#guest.addEventListener('rolled-back', () => agent.#schedule());
-    await agent.#beat();
-    await agent.#startWatch();
+    try {
+      await agent.#level.restore(agent.#guest);
+      agent.#guest.addEventListener('rolled-back', () => agent.#schedule());
+      await agent.#beat();
+      await agent.#startWatch();
+    } catch (error) {
+      // A host that could not join must not keep its store locked.
+      agent.#watch?.stop();
+      agent.#level.close();
+      throw error;
+    }
     agent.#schedule();
     agent.#timer = setInterval(() => void agent.#beat(), options.heartbeatMs ?? 5_000);
     agent.#timer.unref();
@@ -109,6 +116,7 @@ export class Agent extends EventTarget {
     clearInterval(this.#timer);
     this.#watch?.stop();
     await this.settled();
+    this.#level.close();
   }
 
   /** `close()`, for `await using`. */
@@ -175,7 +183,7 @@ export class Agent extends EventTarget {
     if (own?.state !== 'applied') return { state: 'rolled-back', reason };
     if (this.#options.allowRevert === false) return { state: 'needs-check', reason: `${reason}, but this host does not let the fleet revert patches` };
     await this.#guest.revert(mine.id);
-    this.#level.record(this.#guest.manifest.id, await this.#guest.status());
+    await this.#level.record(this.#guest);
     await this.#audit('reverted', { patch: mine.id, release: desired.release });
     return { state: 'rolled-back', reason };
   }
@@ -197,16 +205,16 @@ export class Agent extends EventTarget {
       return { state: 'needs-check', reason: describe(error) };
     }
     try {
+      this.#level.admit(this.#guest.manifest.id, bytes);
       if (!known) await this.#guest.load(bytes);
-      this.#level.loaded(mine.id, bytes);
+      this.#level.loaded(bytes);
       await this.#guest.apply(mine.id, this.#options.applyOptions);
     } catch (error) {
-      const after = await this.#guest.status();
-      this.#level.record(this.#guest.manifest.id, after);
+      await this.#level.record(this.#guest);
       if (error instanceof HotpatchError && error.code === 'E_ROLLED_BACK') return { state: 'rolled-back', reason: describe(error) };
       return this.#refuse(mine, describe(error));
     }
-    this.#level.record(this.#guest.manifest.id, await this.#guest.status());
+    await this.#level.record(this.#guest);
     await this.#audit('applied', { patch: mine.id });
     return { state: 'applied' };
   }
