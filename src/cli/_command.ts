@@ -35,7 +35,7 @@ export function defineCommand<const A extends Record<string, ArgDef>>(def: Comma
 }
 
 /** Any command definition, whatever its arguments (for lists of commands). */
-export type AnyCommandDef = CommandDef<any>;
+export type AnyCommandDef = CommandDef<Record<string, ArgDef>>;
 
 /** A group of commands under one name (`wasm-hotpatch fleet release …`): help text and its commands. */
 export interface GroupDef {
