@@ -90,7 +90,9 @@ export function markdown(suite: Suite): string {
     '',
     '| case | variant | median | ratio to reference |',
     '| --- | --- | ---: | ---: |',
-    ...suite.rows.map((r) => `| ${r.case} | ${r.variant} | ${r.bytes === undefined ? formatUs(r.medianUs) : formatBytes(r.bytes)} | ${r.ratio}×${r.ratioIqr ? ` (${r.ratioIqr[0]}–${r.ratioIqr[1]})` : ''} |`),
+    ...suite.rows.map(
+      (r) => `| ${r.case} | ${r.variant} | ${r.bytes === undefined ? formatUs(r.medianUs) : formatBytes(r.bytes)} | ${r.ratio}×${r.ratioIqr ? ` (${r.ratioIqr[0]}–${r.ratioIqr[1]})` : ''} |`,
+    ),
     '',
     ...suite.notes.map((n) => `- ${n}`),
   ];

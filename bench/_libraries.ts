@@ -52,10 +52,13 @@ export const sampleText = (): Uint8Array => new Uint8Array(readFileSync(require.
 export const C_CASES: readonly [string, (e: Record<string, (...a: number[]) => number>) => unknown][] = [
   ['fib(24), recursive (C, clang -O2)', (e) => e.fib!(24)],
   ['call loop, 2e5 calls of a 3-instruction function (C)', (e) => e.call_loop!(200_000)],
-  ['quicksort 2000 keys through comparator pointers (C)', (e) => {
-    e.sort_checksum!(2000, 2);
-    return e.reset!();
-  }],
+  [
+    'quicksort 2000 keys through comparator pointers (C)',
+    (e) => {
+      e.sort_checksum!(2000, 2);
+      return e.reset!();
+    },
+  ],
 ];
 
 /** The C workload fixture (test/fixtures/c/workload.c). */

@@ -31,7 +31,7 @@ export default async function baselineSize(): Promise<Suite> {
     question: 'Bytes of each baseline next to the module it was prepared from. Target: ≤ 1.10× on real libraries, with originals still available synchronously.',
     rows,
     notes: [
-      'Derived originals: the engine rebuilds the originals module from the baseline\'s own bodies (entry check cut out) the first time one is needed; prepare checks the rebuild is byte-exact. Embedded: the same module, deflated, in a custom section (always so with safepoints or quiescent consistency).',
+      "Derived originals: the engine rebuilds the originals module from the baseline's own bodies (entry check cut out) the first time one is needed; prepare checks the rebuild is byte-exact. Embedded: the same module, deflated, in a custom section (always so with safepoints or quiescent consistency).",
       'What remains per patchable function: the entry check (~17 bytes), a flag global (5), its case in the flag setter (~10), its live entry (~2–4) and its manifest entry (compressed, ~8). Libraries of many small functions (sql.js: 1,968 functions, 350 bytes each on average) pay the most.',
     ],
   };

@@ -37,7 +37,12 @@ export default async function callOverhead(): Promise<Suite> {
   rows.push(
     ...interleave(
       'brotli-wasm: compress 64 KiB at quality 5 (Rust, wasm-bindgen)',
-      await each(await variants(brotliWasm()), async (b) => ((m) => () => m.compress(text, { quality: 5 }))(await brotli(b))),
+      await each(await variants(brotliWasm()), async (b) =>
+        (
+          (m) => () =>
+            m.compress(text, { quality: 5 })
+        )(await brotli(b)),
+      ),
     ),
   );
 

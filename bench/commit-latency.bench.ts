@@ -42,10 +42,11 @@ export default async function commitLatency(): Promise<Suite> {
   }
   return {
     name: 'Commit latency: the pause the guest sees',
-    question: 'apply / revert of an already loaded patch of k functions, next to a raw `table.set` loop over the same slots. Targets: ≤ 1 µs for one function; from 100 functions up, ≤ 1.5× the raw loop.',
+    question:
+      'apply / revert of an already loaded patch of k functions, next to a raw `table.set` loop over the same slots. Targets: ≤ 1 µs for one function; from 100 functions up, ≤ 1.5× the raw loop.',
     rows,
     notes: [
-      'apply writes each slot through the baseline\'s exported setter (one Wasm call: `table.set` and the slot\'s patched flag), then updates the stacks and dispatches an event.',
+      "apply writes each slot through the baseline's exported setter (one Wasm call: `table.set` and the slot's patched flag), then updates the stacks and dispatches an event.",
       'The raw loop only writes the table; it would not divert entry-dispatch calls, which also need the flag.',
     ],
   };

@@ -78,13 +78,16 @@ export default async function crossThread(): Promise<Suite> {
     progress().step();
     const base = pct(r, 50);
     const mechanism = interval ? 'raw: flag in shared memory + table.set (reference)' : 'raw: inspector interrupt + table.set (reference)';
-    for (const [variant, xs] of [[mechanism, r], ['WorkerGuest.apply (1-function patch)', e]] as const) {
+    for (const [variant, xs] of [
+      [mechanism, r],
+      ['WorkerGuest.apply (1-function patch)', e],
+    ] as const) {
       rows.push({ case: name, variant: `${variant} p50`, medianUs: round(pct(xs, 50)), ratio: Number((pct(xs, 50) / base).toPrecision(3)) });
       rows.push({ case: name, variant: `${variant} p99`, medianUs: round(pct(xs, 99)), ratio: Number((pct(xs, 99) / base).toPrecision(3)) });
     }
   }
   notes.push(`${TRIALS} trials each, after 50 warm-up round trips; the host spins for the answer. Ratios are to the raw mechanism's p50 in the same case.`);
   notes.push('The guest polls at loop headers: the service loop and the loops inside its handlers, so its polls come more often than once per request.');
-  notes.push('Interrupts: the host posts one inspector message (`NodeWorker.sendMessageToWorker`, ~10 µs of the host\'s own time); V8 runs the serve function at the guest\'s next interrupt check.');
+  notes.push("Interrupts: the host posts one inspector message (`NodeWorker.sendMessageToWorker`, ~10 µs of the host's own time); V8 runs the serve function at the guest's next interrupt check.");
   return { name: 'Cross-thread apply latency', question: 'Host → busy guest in a worker → acknowledged, for a loaded 1-function patch. Targets: p50 ≤ 10 µs, p99 ≤ 100 µs.', rows, notes };
 }

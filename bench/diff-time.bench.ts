@@ -42,7 +42,10 @@ export async function fixCases(options: { rounds?: number; iterations?: number }
 
 export default async function diffTime(): Promise<Suite> {
   const rows = [];
-  for (const [name, old] of [['brotli-wasm (Rust), 1.0 MB, one function edited', brotliWasm()], ['sql.js (emscripten), 688 KB, one function edited', sqlJsWasm()]] as const) {
+  for (const [name, old] of [
+    ['brotli-wasm (Rust), 1.0 MB, one function edited', brotliWasm()],
+    ['sql.js (emscripten), 688 KB, one function edited', sqlJsWasm()],
+  ] as const) {
     const { bytes: fresh } = editOneConstant(old, 200);
     const baseline = await prepare(old);
     rows.push(

@@ -63,15 +63,31 @@ export default async function firstApply(): Promise<Suite> {
   const row = (variant: string, key: string, reference: string, samples = runs, name = inThread): Row => ({
     case: name,
     variant,
-    medianUs: round(quantile(samples.map((r) => r[key]!), 0.5)),
-    ratio: Number(quantile(samples.map((r) => r[key]! / r[reference]!), 0.5).toPrecision(3)),
-    p99Us: round(quantile(samples.map((r) => r[key]!), 0.9)),
+    medianUs: round(
+      quantile(
+        samples.map((r) => r[key]!),
+        0.5,
+      ),
+    ),
+    ratio: Number(
+      quantile(
+        samples.map((r) => r[key]! / r[reference]!),
+        0.5,
+      ).toPrecision(3),
+    ),
+    p99Us: round(
+      quantile(
+        samples.map((r) => r[key]!),
+        0.9,
+      ),
+    ),
     samplesUs: samples.map((r) => round(r[key]!)),
   });
   const workers = await workerRuns(processes);
   return {
     name: 'First apply in a fresh process',
-    question: 'The first apply and revert a process ever does, and warm ones (median of 200), next to a raw `table.set` of the same replacement on a second instance of the baseline in the same process, first and warm. Targets: first apply p50 ≤ 50 µs, warm ≤ 2 µs; revert likewise; a busy worker guest\'s first apply acknowledged in ≤ 100 µs p50. Reference: the raw first / warm `table.set`; for workers, the warm apply in the same process.',
+    question:
+      "The first apply and revert a process ever does, and warm ones (median of 200), next to a raw `table.set` of the same replacement on a second instance of the baseline in the same process, first and warm. Targets: first apply p50 ≤ 50 µs, warm ≤ 2 µs; revert likewise; a busy worker guest's first apply acknowledged in ≤ 100 µs p50. Reference: the raw first / warm `table.set`; for workers, the warm apply in the same process.",
     rows: [
       row('raw table.set, first (reference)', 'rawFirstSet', 'rawFirstSet'),
       row('guest.apply, first', 'firstApply', 'rawFirstSet'),
@@ -84,14 +100,14 @@ export default async function firstApply(): Promise<Suite> {
         const name = `busy worker guest reached by ${reach === 'interrupts' ? 'interrupts (no safepoints)' : 'safepoints (every 256 iterations)'}, ${processes} fresh processes`;
         return [
           row('WorkerGuest.apply, first, to the acknowledgement', 'firstApply', 'warmApply', workers[reach], name),
-          row('slot writes of that apply, as the worker\'s engine timed them', 'firstCommit', 'warmApply', workers[reach], name),
+          row("slot writes of that apply, as the worker's engine timed them", 'firstCommit', 'warmApply', workers[reach], name),
           row('WorkerGuest.revert, first', 'firstRevert', 'warmApply', workers[reach], name),
           row('WorkerGuest.apply, warm (reference: median of 100)', 'warmApply', 'warmApply', workers[reach], name),
         ];
       }),
     ],
     notes: [
-      'Each process loads the baseline through sql.js\'s own emscripten glue, loads the patch (compile, instantiate, everything `load` does ahead), then times. Half the processes time the raw `table.set` first, half the engine first, so neither gets a warmer process.',
+      "Each process loads the baseline through sql.js's own emscripten glue, loads the patch (compile, instantiate, everything `load` does ahead), then times. Half the processes time the raw `table.set` first, half the engine first, so neither gets a warmer process.",
       'The p99 column is the 90th percentile over processes. Ratios are per process: first apply ÷ first raw set in the same process.',
     ],
   };

@@ -37,7 +37,13 @@ export default async function fleetBench(): Promise<Suite> {
     const rings = ['test', 'early', 'broad', 'last'].map((r) => `${r}${size}`);
     const rss = process.memoryUsage().rss;
     const shares = [0.1, 0.2, 0.4, 0.3];
-    const hosts = await startHosts({ servers: server.url, publicKey: keys.publicKey, prefix: `b${size}`, rings: rings.map((name, i) => ({ name, hosts: Math.max(1, Math.round(size * shares[i]!)) })), agent: { heartbeatMs: 1_000 } });
+    const hosts = await startHosts({
+      servers: server.url,
+      publicKey: keys.publicKey,
+      prefix: `b${size}`,
+      rings: rings.map((name, i) => ({ name, hosts: Math.max(1, Math.round(size * shares[i]!)) })),
+      agent: { heartbeatMs: 1_000 },
+    });
     notes.push(`${hosts.length} hosts: ${round((process.memoryUsage().rss - rss) / hosts.length / 1024)} KiB RSS per host (connection, guest, agent)`);
     sets[`${size} hosts`] = { hosts, rings };
   }

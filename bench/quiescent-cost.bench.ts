@@ -19,7 +19,12 @@ export default async function quiescentCost(): Promise<Suite> {
   const each = (fn: (e: Record<string, (...a: number[]) => number>) => unknown) => Object.fromEntries(Object.entries(inst).map(([k, e]) => [k, { fn: () => fn(e) }]));
   for (const [name, run] of C_CASES) rows.push(...(await compare(name, each(run))));
   const sql = await variants(sqlJsWasm());
-  rows.push(...(await compare('sql.js: GROUP BY query over 2000 rows (emscripten)', Object.fromEntries(await Promise.all(Object.entries(sql).map(async ([k, b]) => [k, { fn: sqlQuery(await sqlJs(b)) }] as const))))));
+  rows.push(
+    ...(await compare(
+      'sql.js: GROUP BY query over 2000 rows (emscripten)',
+      Object.fromEntries(await Promise.all(Object.entries(sql).map(async ([k, b]) => [k, { fn: sqlQuery(await sqlJs(b)) }] as const))),
+    )),
+  );
   return {
     name: 'Cost of quiescent consistency',
     question: 'A baseline prepared with `consistency: "quiescent"` next to the same baseline without, unpatched.',

@@ -32,7 +32,9 @@ function options(): { write: boolean; charts: boolean; wanted: string[] } {
 }
 
 function suiteFiles(wanted: readonly string[]): string[] {
-  const all = readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).sort();
+  const all = readdirSync(dir)
+    .filter((f) => f.endsWith('.bench.ts'))
+    .sort();
   const unknown = wanted.filter((w) => !all.some((f) => f.includes(w)));
   if (unknown.length > 0) usage(`no suite matches ${unknown.map((w) => `"${w}"`).join(', ')}; suites: ${all.map((f) => f.replace('.bench.ts', '')).join(', ')}`);
   return all.filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)));

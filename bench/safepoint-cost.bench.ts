@@ -34,13 +34,33 @@ export default async function safepointCost(): Promise<Suite> {
   // The libraries run under their own glue, which knows nothing of handlers: the poll slot keeps
   // its no-op, which is what an unpatched guest pays.
   const sql = await variants(sqlJsWasm());
-  rows.push(...(await compare('sql.js: GROUP BY query over 2000 rows (emscripten)', Object.fromEntries(await Promise.all(Object.entries(sql).map(async ([k, b]) => [k, { fn: sqlQuery(await sqlJs(b)) }] as const))))));
+  rows.push(
+    ...(await compare(
+      'sql.js: GROUP BY query over 2000 rows (emscripten)',
+      Object.fromEntries(await Promise.all(Object.entries(sql).map(async ([k, b]) => [k, { fn: sqlQuery(await sqlJs(b)) }] as const))),
+    )),
+  );
   const br = await variants(brotliWasm());
   const text = sampleText();
   rows.push(
     ...(await compare(
       'brotli-wasm: compress 64 KiB at quality 5 (Rust, wasm-bindgen)',
-      Object.fromEntries(await Promise.all(Object.entries(br).map(async ([k, b]) => [k, { fn: ((m) => () => m.compress(text, { quality: 5 }))(await brotli(b)) }] as const))),
+      Object.fromEntries(
+        await Promise.all(
+          Object.entries(br).map(
+            async ([k, b]) =>
+              [
+                k,
+                {
+                  fn: (
+                    (m) => () =>
+                      m.compress(text, { quality: 5 })
+                  )(await brotli(b)),
+                },
+              ] as const,
+          ),
+        ),
+      ),
     )),
   );
   rows.push(...(await interrupts()));

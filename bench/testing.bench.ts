@@ -53,7 +53,8 @@ export default async function testing(): Promise<Suite> {
   });
   return {
     name: 'Testing helpers',
-    question: 'A JS replacement called from inside the guest, next to the same call into Wasm; and the cost of creating one. Targets: creation ≤ 20 µs; a call through a JS replacement ≤ 3× a call to a Wasm function.',
+    question:
+      'A JS replacement called from inside the guest, next to the same call into Wasm; and the cost of creating one. Targets: creation ≤ 20 µs; a call through a JS replacement ≤ 3× a call to a Wasm function.',
     rows: [...calls, ...creation],
     notes: [
       'Per call: divide the loop time by 10,000. The spy records every call (an object per call), so its cost includes the allocation.',

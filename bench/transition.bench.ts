@@ -41,6 +41,8 @@ export default async function transition(): Promise<Suite> {
     name: 'Transition time through threads',
     question: `Apply of a loaded 1-function patch until every thread of a busy guest has switched, ${TRIALS} trials. Ratios to the 1-thread p50.`,
     rows,
-    notes: ['Each thread runs a loop calling the patched function continuously, with a safepoint every 256 iterations. The machine has 2 cores: with 4 and 8 busy threads, a thread waits for its time slice before it can reach a safepoint.'],
+    notes: [
+      'Each thread runs a loop calling the patched function continuously, with a safepoint every 256 iterations. The machine has 2 cores: with 4 and 8 busy threads, a thread waits for its time slice before it can reach a safepoint.',
+    ],
   };
 }

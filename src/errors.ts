@@ -84,11 +84,7 @@ export class HotpatchError extends Error {
   readonly code: HotpatchErrorCode;
   readonly problems: readonly Problem[];
 
-  constructor(
-    code: HotpatchErrorCode,
-    message: string,
-    options: { cause?: unknown; problems?: readonly Problem[] } = {},
-  ) {
+  constructor(code: HotpatchErrorCode, message: string, options: { cause?: unknown; problems?: readonly Problem[] } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.problems = options.problems ?? [{ code, message }];

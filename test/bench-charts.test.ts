@@ -58,6 +58,14 @@ describe('benchmark charts', () => {
     expect(samples).toBe(90);
     expect(items(svg, 'symbol')).toBe(samples);
     const labels = texts(svg);
-    expect(labels).toEqual(expect.arrayContaining(['first write in a fresh process', 'warm: median of 200 more in the same processes', 'raw table.set (reference)', 'guest.apply(patch), whole call', 'guest.apply(patch), commit as the engine timed it']));
+    expect(labels).toEqual(
+      expect.arrayContaining([
+        'first write in a fresh process',
+        'warm: median of 200 more in the same processes',
+        'raw table.set (reference)',
+        'guest.apply(patch), whole call',
+        'guest.apply(patch), commit as the engine timed it',
+      ]),
+    );
   });
 });

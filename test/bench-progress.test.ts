@@ -4,7 +4,9 @@ import { progressFor } from '../bench/_progress.js';
 describe('benchmark progress', () => {
   it('writes one plain line per suite and case when the stream is not a terminal', () => {
     let written = '';
-    const stream = { isTTY: false, write: (text: string) => {
+    const stream = {
+      isTTY: false,
+      write: (text: string) => {
         written += text;
         return true;
       },

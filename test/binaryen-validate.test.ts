@@ -34,12 +34,7 @@ function binaryenAccepts(bytes: Uint8Array): boolean {
 
 describe('binaryen validates what wasm-hotpatch writes', () => {
   it('prepared baselines, both dispatch designs, fixtures and real libraries', async () => {
-    const inputs = [
-      await watFixture('features.wat'),
-      await watFixture('calls.wat'),
-      wasmFixture('c/workload.wasm'),
-      new Uint8Array(readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'))),
-    ];
+    const inputs = [await watFixture('features.wat'), await watFixture('calls.wat'), wasmFixture('c/workload.wasm'), new Uint8Array(readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm')))];
     for (const input of inputs) {
       for (const dispatch of ['entry', 'indirect'] as const) expect(binaryenAccepts((await prepare(input, { dispatch })).bytes)).toBe(true);
     }

@@ -36,7 +36,11 @@ const stop = async (host: ChildProcess, signal: NodeJS.Signals = 'SIGKILL') => {
   await exited;
 };
 
-const applied = async (to: string) => ((await endpointRequest(to, 'GET', '/status')) as { patches: { id: string; state: string }[] }).patches.filter((p) => p.state === 'applied').map((p) => p.id).sort();
+const applied = async (to: string) =>
+  ((await endpointRequest(to, 'GET', '/status')) as { patches: { id: string; state: string }[] }).patches
+    .filter((p) => p.state === 'applied')
+    .map((p) => p.id)
+    .sort();
 
 /** Kills the host at random moments while a client applies and reverts; after each restart the level is the last answered one or the one in flight. */
 async function killsDuringApply(rounds: number): Promise<void> {
@@ -129,7 +133,9 @@ async function flood(seconds: number, clients: number): Promise<void> {
   await Promise.all(attackers);
   await stop(host, 'SIGTERM');
   const ok = results.filter((r) => r.ok).length;
-  console.log(`figure: unauthenticated flood (${clients} clients, ${flooded} requests in ${seconds} s) vs operator: ${ok}/${results.length} operator requests answered 200 (${((100 * ok) / results.length).toFixed(1)}%), p50 ${median(results.map((r) => r.ms)).toFixed(1)} ms, max ${Math.max(...results.map((r) => r.ms)).toFixed(0)} ms`);
+  console.log(
+    `figure: unauthenticated flood (${clients} clients, ${flooded} requests in ${seconds} s) vs operator: ${ok}/${results.length} operator requests answered 200 (${((100 * ok) / results.length).toFixed(1)}%), p50 ${median(results.map((r) => r.ms)).toFixed(1)} ms, max ${Math.max(...results.map((r) => r.ms)).toFixed(0)} ms`,
+  );
   check(ok === results.length, 'the operator is never locked out by an unauthenticated flood');
 }
 
@@ -155,7 +161,9 @@ async function silentConnections(count: number): Promise<void> {
   const after = await operatorCall(port, 'operator-secret');
   for (const s of sockets) s.destroy();
   await stop(host, 'SIGTERM');
-  console.log(`figure: ${count} silent connections: ${heldAfter1s} held after 1 s (cap 64), ${heldAfter7s} after 7 s (idle timeout 5 s); operator during: ${during.ok ? '200' : 'refused'}, after: ${after.ok ? '200' : 'refused'}`);
+  console.log(
+    `figure: ${count} silent connections: ${heldAfter1s} held after 1 s (cap 64), ${heldAfter7s} after 7 s (idle timeout 5 s); operator during: ${during.ok ? '200' : 'refused'}, after: ${after.ok ? '200' : 'refused'}`,
+  );
   check(heldAfter1s <= 64 && heldAfter7s === 0 && after.ok, 'silent connections are capped and reaped; the operator gets through afterwards');
 }
 

@@ -38,7 +38,9 @@ describe('a command group', () => {
     expect(stray.stderr).toMatch(/^error E_USAGE: too many arguments for 'status'.*; see wasm-hotpatch fleet status --help\n$/);
     const missing = await run(['fleet', 'release', 'fix-7', '--rings', 'test', '--json']);
     expect(missing.code).toBe(1);
-    expect(JSON.parse(missing.stdout)).toMatchObject({ error: { code: 'E_USAGE', message: 'missing --patch <files>: patch files, comma-separated (one per baseline); see wasm-hotpatch fleet release --help' } });
+    expect(JSON.parse(missing.stdout)).toMatchObject({
+      error: { code: 'E_USAGE', message: 'missing --patch <files>: patch files, comma-separated (one per baseline); see wasm-hotpatch fleet release --help' },
+    });
     expect(missing.stderr).toBe('');
     const agent = await run(['agent', 'app.wasm', '--host', 'web-1']);
     expect(agent.stderr).toBe("error E_USAGE: missing --ring <name>: this host's ring; see wasm-hotpatch agent --help\n");
@@ -57,7 +59,7 @@ describe('a command group', () => {
     }
   });
 
-  it('runs the subcommand with its own arguments; a --no-<x> flag is read as given, not as commander\'s negation', async () => {
+  it("runs the subcommand with its own arguments; a --no-<x> flag is read as given, not as commander's negation", async () => {
     const seen: unknown[] = [];
     const sub = defineCommand({
       name: 'go',

@@ -164,7 +164,12 @@ describe('serve --json', () => {
       host.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
-    expect(out.trim().split('\n').map((l) => JSON.parse(l).event)).toEqual(['serving', 'stopped']);
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).event),
+    ).toEqual(['serving', 'stopped']);
   });
 });
 

@@ -52,7 +52,11 @@ describe('the wasm-hotpatch command', () => {
     const text = await run('prepare', files.service.pathname, '-o', out, '--safepoints', 'loops');
     expect(text.stdout).toContain('safepoints   loops every 1024');
 
-    for (const args of [['--safepoints', 'corners'], ['--consistency', 'eventual'], ['--interval', 'often']]) {
+    for (const args of [
+      ['--safepoints', 'corners'],
+      ['--consistency', 'eventual'],
+      ['--interval', 'often'],
+    ]) {
       const refused = await run('prepare', files.service.pathname, '-o', join(dir, 'never.wasm'), ...args);
       expect(refused.code, args.join(' ')).toBe(2);
       expect(refused.stderr).toContain('E_BAD_OPTIONS');

@@ -105,7 +105,10 @@ export function conformance(kind: string, fixture: Fixture): void {
     it("holds the host's policy: a forced downgrade is refused where the policy says so", () =>
       using(fixture.start({ policy: { allowForcedDowngrade: false } }), async (g) => {
         await g.apply((await g.load(await fixture.patch('new', 4, ['a'], { sequence: 3, cumulative: true }))).id);
-        await expect(g.load(await fixture.patch('old', 9, ['a'], { sequence: 1 }), { force: true })).rejects.toMatchObject({ code: 'E_PATCH_REJECTED', problems: [expect.objectContaining({ code: 'E_DOWNGRADE' })] });
+        await expect(g.load(await fixture.patch('old', 9, ['a'], { sequence: 1 }), { force: true })).rejects.toMatchObject({
+          code: 'E_PATCH_REJECTED',
+          problems: [expect.objectContaining({ code: 'E_DOWNGRADE' })],
+        });
         expect(await g.call('a', 5)).toBe(20);
         expect((await g.status()).patches.map((p) => p.id)).toEqual(['new']);
       }));

@@ -25,7 +25,10 @@ export function contractCases(kind: string, fixture: ContractFixture): void {
         expect(await g.call('a', 5)).toBe(50);
         const reverted = await g.revert('p');
         expect(reverted).toEqual({ id: 'p', state: 'reverted', commit: events.at(-1)!.commit, duration: expect.any(Number) });
-        expect(events.map((e) => [e.type, e.patch])).toEqual([['applied', 'p'], ['reverted', 'p']]);
+        expect(events.map((e) => [e.type, e.patch])).toEqual([
+          ['applied', 'p'],
+          ['reverted', 'p'],
+        ]);
         await g.unload('p');
         await expect(g.apply('p')).rejects.toMatchObject({ code: 'E_UNKNOWN_PATCH' });
         expect((await g.status()).patches).toEqual([]);
@@ -39,7 +42,10 @@ export function contractCases(kind: string, fixture: ContractFixture): void {
       try {
         await g.load(await fixture.patch('old', 2, ['b'], { sequence: 1 }));
         await g.apply((await g.load(await fixture.patch('new', 3, ['a'], { sequence: 5, cumulative: true }))).id);
-        await expect(g.load(await fixture.patch('older', 4, ['b'], { sequence: 2 }), { force: true })).rejects.toMatchObject({ code: 'E_PATCH_REJECTED', problems: [expect.objectContaining({ code: 'E_DOWNGRADE' })] });
+        await expect(g.load(await fixture.patch('older', 4, ['b'], { sequence: 2 }), { force: true })).rejects.toMatchObject({
+          code: 'E_PATCH_REJECTED',
+          problems: [expect.objectContaining({ code: 'E_DOWNGRADE' })],
+        });
         await expect(g.apply('old', { force: true })).rejects.toMatchObject({ code: 'E_DOWNGRADE' });
         const big = await fixture.patch('big', 5, ['a', 'b'], { sequence: 9 });
         const padded = new Uint8Array(5000);

@@ -28,7 +28,10 @@ async function diff(old: string, fresh: string, options = {}) {
 
 describe('diff: constants by where their value goes', () => {
   it('line numbers that shift alike in several functions are left out, directly or through a local; alone they are nothing to patch', async () => {
-    await expect(diff(program([20000, 20010, 20020]), program([20004, 20014, 20024]))).rejects.toMatchObject({ code: 'E_NOTHING_TO_PATCH', message: expect.stringMatching(/only line numbers changed \(3 functions left out/) });
+    await expect(diff(program([20000, 20010, 20020]), program([20004, 20014, 20024]))).rejects.toMatchObject({
+      code: 'E_NOTHING_TO_PATCH',
+      message: expect.stringMatching(/only line numbers changed \(3 functions left out/),
+    });
     const carried = (await diff(program([20000, 20010, 20020]), program([20004, 20014, 20024]), { carryLineNumbers: true })) as Hotpatchable;
     expect([...carried.changed].sort()).toEqual(['a', 'b', 'c']);
     expect(carried.leftOut.map((l) => l.item).sort()).toEqual(['a', 'b', 'c']);

@@ -41,10 +41,14 @@ async function patchAndCompare(oldWat: string, newWat: string, strip: boolean) {
   const reference = (await WebAssembly.instantiate(fresh as BufferSource)).instance.exports as Record<string, any>;
   const oldRef = (await WebAssembly.instantiate(old as BufferSource)).instance.exports as Record<string, any>;
   const e = guest.exports as Record<string, any>;
-  const run = (x: Record<string, any>) => [-5, 0, 7, 33, 1000].map((v) => [outcome(() => x.compute(v)), outcome(() => {
-    x.save(v & 15, v);
-    return x.load(v & 15);
-  })]);
+  const run = (x: Record<string, any>) =>
+    [-5, 0, 7, 33, 1000].map((v) => [
+      outcome(() => x.compute(v)),
+      outcome(() => {
+        x.save(v & 15, v);
+        return x.load(v & 15);
+      }),
+    ]);
   const patch = guest.apply(await guest.load(result.patch.bytes));
   const patched = run(e);
   guest.revert(patch);
@@ -53,11 +57,7 @@ async function patchAndCompare(oldWat: string, newWat: string, strip: boolean) {
 
 describe('diff builds patches that behave like the new build', () => {
   it('finds the changed function when others were added in front of it and there is no name section', async () => {
-    const { result, patched, expected, reverted, oldExpected } = await patchAndCompare(
-      PROGRAM(),
-      PROGRAM({ extraFirst: true, scale: '(i32.mul (local.get 0) (i32.const 5))' }),
-      true,
-    );
+    const { result, patched, expected, reverted, oldExpected } = await patchAndCompare(PROGRAM(), PROGRAM({ extraFirst: true, scale: '(i32.mul (local.get 0) (i32.const 5))' }), true);
     expect(result).toMatchObject({ changed: ['#1'], added: [] });
     expect(patched).toEqual(expected);
     expect(reverted).toEqual(oldExpected);
@@ -69,7 +69,7 @@ describe('diff builds patches that behave like the new build', () => {
     expect(patched).toEqual(expected);
   });
 
-  it('carries a new global that only the changed code uses as the patch\'s own state', async () => {
+  it("carries a new global that only the changed code uses as the patch's own state", async () => {
     const counting = PROGRAM({ scale: '(global.set $calls (i32.add (global.get $calls) (i32.const 1))) (i32.mul (local.get 0) (global.get $calls))' }).replace(
       '(memory (export "memory") 1)',
       '(memory (export "memory") 1) (global $calls (mut i32) (i32.const 0))',
@@ -93,18 +93,12 @@ describe('diff builds patches that behave like the new build', () => {
   it('random small edits to a function body always give a patch that matches the edited build', async () => {
     const ops = ['i32.add', 'i32.sub', 'i32.mul', 'i32.xor', 'i32.and', 'i32.or', 'i32.shr_s'];
     await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...ops),
-        fc.integer({ min: -50, max: 50 }),
-        fc.boolean(),
-        fc.boolean(),
-        async (op, k, wrap, strip) => {
-          const scale = wrap ? `(${op} (i32.mul (local.get 0) (i32.const 3)) (i32.const ${k}))` : `(${op} (local.get 0) (i32.const ${k === 3 ? 4 : k}))`;
-          const { patched, expected, reverted, oldExpected } = await patchAndCompare(PROGRAM(), PROGRAM({ scale }), strip);
-          expect(patched).toEqual(expected);
-          expect(reverted).toEqual(oldExpected);
-        },
-      ),
+      fc.asyncProperty(fc.constantFrom(...ops), fc.integer({ min: -50, max: 50 }), fc.boolean(), fc.boolean(), async (op, k, wrap, strip) => {
+        const scale = wrap ? `(${op} (i32.mul (local.get 0) (i32.const 3)) (i32.const ${k}))` : `(${op} (local.get 0) (i32.const ${k === 3 ? 4 : k}))`;
+        const { patched, expected, reverted, oldExpected } = await patchAndCompare(PROGRAM(), PROGRAM({ scale }), strip);
+        expect(patched).toEqual(expected);
+        expect(reverted).toEqual(oldExpected);
+      }),
       { numRuns: 40 },
     );
   });
@@ -152,11 +146,16 @@ describe('diff on real toolchain output', () => {
       expect(result.changed).toEqual([baseline.manifest.functions.filter((f) => f.name === target.name).length === 1 ? target.name : `#${index}`]);
       // The patch binds to a real running instance: memory, globals, tables and live entries resolve.
       const module = await WebAssembly.compile(baseline.bytes as BufferSource);
-      const imports = Object.fromEntries(
-        WebAssembly.Module.imports(module).map((i) => [i.module, {}]),
-      ) as Record<string, Record<string, unknown>>;
+      const imports = Object.fromEntries(WebAssembly.Module.imports(module).map((i) => [i.module, {}])) as Record<string, Record<string, unknown>>;
       for (const i of WebAssembly.Module.imports(module)) {
-        imports[i.module]![i.name] = i.kind === 'function' ? () => 0 : i.kind === 'memory' ? new WebAssembly.Memory({ initial: 256, maximum: 32768 }) : i.kind === 'table' ? new WebAssembly.Table({ initial: 4096, element: 'anyfunc' }) : new WebAssembly.Global({ value: 'i32', mutable: true }, 0);
+        imports[i.module]![i.name] =
+          i.kind === 'function'
+            ? () => 0
+            : i.kind === 'memory'
+              ? new WebAssembly.Memory({ initial: 256, maximum: 32768 })
+              : i.kind === 'table'
+                ? new WebAssembly.Table({ initial: 4096, element: 'anyfunc' })
+                : new WebAssembly.Global({ value: 'i32', mutable: true }, 0);
       }
       const guest = Guest.adopt(new WebAssembly.Instance(module, imports as WebAssembly.Imports), module);
       const patch = guest.apply(await guest.load(result.patch.bytes));

@@ -45,18 +45,48 @@ async function refused(newSource: string): Promise<readonly DiffReason[]> {
 
 describe('diff refuses what a patch cannot carry, naming each item', () => {
   it.each([
-    ['a changed signature', edit('(func $helper (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))', '(func $helper (param i32) (result i64) (i64.const 3))').replace('(call $helper (call $inc (local.get 0)))', '(i32.wrap_i64 (call $helper (call $inc (local.get 0))))'), 'SIGNATURE_CHANGED', 'helper'],
-    ['a global added and exported', edit('(global $count (mut i32) (i32.const 0))', '(global $count (mut i32) (i32.const 0)) (global $extra (export "extra") (mut i32) (i32.const 0))'), 'GLOBAL_ADDED', 'extra'],
+    [
+      'a changed signature',
+      edit('(func $helper (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))', '(func $helper (param i32) (result i64) (i64.const 3))').replace(
+        '(call $helper (call $inc (local.get 0)))',
+        '(i32.wrap_i64 (call $helper (call $inc (local.get 0))))',
+      ),
+      'SIGNATURE_CHANGED',
+      'helper',
+    ],
+    [
+      'a global added and exported',
+      edit('(global $count (mut i32) (i32.const 0))', '(global $count (mut i32) (i32.const 0)) (global $extra (export "extra") (mut i32) (i32.const 0))'),
+      'GLOBAL_ADDED',
+      'extra',
+    ],
     ['a global removed', edit('(global $count (mut i32) (i32.const 0))', '(global $count (mut i32) (i32.const 0)) (global $extra (mut i32) (i32.const 0))'), 'GLOBAL_REMOVED', 'extra'],
     ['a global given a new initial value', edit('(global $count (mut i32) (i32.const 0))', '(global $count (mut i32) (i32.const 5))'), 'GLOBAL_CHANGED', 'count'],
-    ['a global given a new type', edit('(global $count (mut i32) (i32.const 0))', '(global $count i32 (i32.const 0))').replace('(global.set $count (i32.add (global.get $count) (i32.const 1)))', '').replace('(func $boot (global.set $count (i32.const 0)))', '(func $boot)'), 'GLOBAL_CHANGED', 'count'],
+    [
+      'a global given a new type',
+      edit('(global $count (mut i32) (i32.const 0))', '(global $count i32 (i32.const 0))')
+        .replace('(global.set $count (i32.add (global.get $count) (i32.const 1)))', '')
+        .replace('(func $boot (global.set $count (i32.const 0)))', '(func $boot)'),
+      'GLOBAL_CHANGED',
+      'count',
+    ],
     ['a string constant edited', edit('"hello"', '"HELLO"'), 'DATA_CHANGED', 'data[0]'],
     ['memory limits changed', edit('(memory (export "memory") 1)', '(memory (export "memory") 2)'), 'MEMORY_CHANGED', 'memory'],
-    ['an import added', edit('(import "env" "log" (func $log (param i32)))', '(import "env" "log" (func $log (param i32))) (import "env" "now" (func $now (result f64)))'), 'IMPORTS_CHANGED', 'func env.now () -> (f64)'],
+    [
+      'an import added',
+      edit('(import "env" "log" (func $log (param i32)))', '(import "env" "log" (func $log (param i32))) (import "env" "now" (func $now (result f64)))'),
+      'IMPORTS_CHANGED',
+      'func env.now () -> (f64)',
+    ],
     ['an export added', edit('(func $dec (param i32)', '(func $dec (export "dec") (param i32)'), 'EXPORTS_CHANGED', 'export dec'],
     ['a table grown', edit('(table 2 funcref)', '(table 3 funcref)'), 'TABLE_CHANGED', 'tables'],
     ['a function pointer reordered', edit('(elem (i32.const 0) $inc $dec)', '(elem (i32.const 0) $dec $inc)'), 'ELEMENTS_CHANGED', 'elem[0]'],
-    ['a function removed', edit('(func $helper (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))', '').replace('(call $helper (call $inc (local.get 0)))', '(call $inc (local.get 0))'), 'FUNCTION_REMOVED', 'helper'],
+    [
+      'a function removed',
+      edit('(func $helper (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))', '').replace('(call $helper (call $inc (local.get 0)))', '(call $inc (local.get 0))'),
+      'FUNCTION_REMOVED',
+      'helper',
+    ],
     ['the start function changed', edit('(start $boot)', '(start $boot2) (func $boot2 (global.set $count (i32.const 1)))'), 'START_CHANGED', 'start'],
   ])('%s', async (name, source, code, item) => {
     // "a global removed" runs the pair backwards: the old program has the extra global.
@@ -76,7 +106,7 @@ describe('diff refuses what a patch cannot carry, naming each item', () => {
     expect(result).toMatchObject({ hotpatchable: false, reasons: [expect.objectContaining({ code: 'NOT_PATCHABLE', item: 'helper' })] });
   });
 
-  it('refuses a wrong pairing: the old build must be the baseline\'s source', async () => {
+  it("refuses a wrong pairing: the old build must be the baseline's source", async () => {
     const old = await watToWasm(`(module ${OLD})`);
     const other = await watToWasm(`(module ${edit('(i32.const 3)', '(i32.const 4)')})`);
     const baseline = await prepare(other);

@@ -45,7 +45,20 @@ describe('patches/rust-lines (Rust, rustc -O, no relocations)', () => {
     const baseline = join(dir, 'records.baseline.wasm');
     writeFileSync(baseline, (await prepare(read('records.wasm'))).bytes);
     const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
-    const run = (...args: string[]) => promisify(execFile)(process.execPath, [cli, 'diff', new URL('../patches/rust-lines/records.wasm', import.meta.url).pathname, new URL('../patches/rust-lines/records-fixed.wasm', import.meta.url).pathname, '--baseline', baseline, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    const run = (...args: string[]) =>
+      promisify(execFile)(
+        process.execPath,
+        [
+          cli,
+          'diff',
+          new URL('../patches/rust-lines/records.wasm', import.meta.url).pathname,
+          new URL('../patches/rust-lines/records-fixed.wasm', import.meta.url).pathname,
+          '--baseline',
+          baseline,
+          ...args,
+        ],
+        { env: { ...process.env, NO_COLOR: '1' } },
+      );
     const json = JSON.parse((await run('-o', join(dir, 'a.wasm'), '--json')).stdout);
     expect(json).toMatchObject({ hotpatchable: true, changed: ['put'], mode: { statics: 'heuristic', names: true }, leftOut: [{ item: 'data[0]', reason: 'LINE_NUMBERS' }] });
     const text = (await run('-o', join(dir, 'b.wasm'))).stdout;

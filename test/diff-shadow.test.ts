@@ -65,7 +65,9 @@ describe('shadow state', () => {
   it('get, alloc, get_or_alloc, free and free_all keep livepatch semantics; fields are zeroed; without free, freed fields are reused', () => {
     const memory = new WebAssembly.Memory({ initial: 1 });
     let top = 64;
-    const shadow = new ShadowState({ memory, malloc: (n) => {
+    const shadow = new ShadowState({
+      memory,
+      malloc: (n) => {
         top += n;
         return top - n;
       },

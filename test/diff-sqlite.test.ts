@@ -14,8 +14,7 @@ beforeAll(async () => {
   baseline = (await prepare(old)).bytes;
 });
 
-const diff = async (fix: string, options: { allowLayoutChange?: boolean; carryLineNumbers?: boolean } = {}) =>
-  diffBuilds(old, build(`sqlite-${fix}`), { baseline, id: fix, ...options });
+const diff = async (fix: string, options: { allowLayoutChange?: boolean; carryLineNumbers?: boolean } = {}) => diffBuilds(old, build(`sqlite-${fix}`), { baseline, id: fix, ...options });
 
 /** Applies the fix's patch while the database is open, checks the fix and the data, reverts. */
 async function live(fix: string, before: (q: (sql: string) => string) => void, after: (q: (sql: string) => string) => void): Promise<Hotpatchable> {
@@ -31,7 +30,7 @@ async function live(fix: string, before: (q: (sql: string) => string) => void, a
   db.query("INSERT INTO item VALUES (5000, 'late', 1.5, 'z')");
   db.guest.revert(patch);
   before(db.query);
-  expect(db.query("SELECT name FROM item WHERE id = 5000")).toBe('late\n');
+  expect(db.query('SELECT name FROM item WHERE id = 5000')).toBe('late\n');
   db.query('DELETE FROM item WHERE id = 5000');
   expect(digest(db)).toBe(data);
   return patchable;

@@ -27,12 +27,7 @@ for (const dispatch of ['entry', 'indirect'] as const) {
       const guest = await Guest.instantiate(baseline.bytes, imports);
       const e = guest.exports as Record<string, any>;
       const tripled = await patch(baseline, 'triple', { double: 'triple' }, '(func (export "triple") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))');
-      const squareToCube = await patch(
-        baseline,
-        'cube',
-        { square: 'cube' },
-        '(func (export "cube") (param i32) (result i32) (i32.mul (local.get 0) (i32.mul (local.get 0) (local.get 0))))',
-      );
+      const squareToCube = await patch(baseline, 'cube', { square: 'cube' }, '(func (export "cube") (param i32) (result i32) (i32.mul (local.get 0) (i32.mul (local.get 0) (local.get 0))))');
       const before = { apply0: e.apply(0, 5), twice: e.twice(3), ref: e.ref()(4), fib: e.fib(10) };
       expect(before).toEqual({ apply0: 10, twice: 12, ref: 16, fib: 55 });
       guest.apply(await guest.load(tripled));
@@ -108,8 +103,7 @@ for (const dispatch of ['entry', 'indirect'] as const) {
     it('stacks patches per function: the newest wins and reverting any one uncovers what is below it', async () => {
       const guest = await Guest.instantiate(baseline.bytes, imports);
       const e = guest.exports as Record<string, any>;
-      const constant = (id: string, value: number) =>
-        patch(baseline, id, { double: 'f' }, `(func (export "f") (param i32) (result i32) (i32.const ${value}))`);
+      const constant = (id: string, value: number) => patch(baseline, id, { double: 'f' }, `(func (export "f") (param i32) (result i32) (i32.const ${value}))`);
       const a = await guest.load(await constant('a', 100));
       const b = await guest.load(await constant('b', 200));
       const c = await guest.load(await constant('c', 300));
@@ -137,9 +131,7 @@ for (const dispatch of ['entry', 'indirect'] as const) {
       const p2 = await guest.load(await patch(baseline, 'p2', { square: 'f' }, '(func (export "f") (param i32) (result i32) (i32.const 2))', { sequence: 2 }));
       guest.apply(p1);
       guest.apply(p2);
-      const cumulative = await guest.load(
-        await patch(baseline, 'q3', { double: 'f' }, '(func (export "f") (param i32) (result i32) (i32.const 3))', { sequence: 3, cumulative: true }),
-      );
+      const cumulative = await guest.load(await patch(baseline, 'q3', { double: 'f' }, '(func (export "f") (param i32) (result i32) (i32.const 3))', { sequence: 3, cumulative: true }));
       guest.apply(cumulative);
       expect([e.apply(0, 9), e.apply(1, 9)]).toEqual([3, 81]); // square back to the original
       expect(guest.status().patches.map((p) => [p.id, p.state, p.replacedBy])).toEqual([

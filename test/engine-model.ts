@@ -131,7 +131,8 @@ export async function modelFixture(dispatch: 'entry' | 'indirect', options: { ex
   const pool = await Promise.all(
     POOL.map(async (spec, k) => {
       const fns = spec.targets.map((f) => `(func (export "r${f}") (param i32) (result i32) (if (i32.eq (local.get 0) (i32.const ${TRAP_INPUT})) (then unreachable)) (i32.const ${value(k, f)}))`);
-      const hook = spec.hook === 'veto' ? '(func (export "hotpatch_pre_apply") (result i32) (i32.const 1))' : spec.hook === 'trap' ? '(func (export "hotpatch_pre_apply") (result i32) unreachable)' : '';
+      const hook =
+        spec.hook === 'veto' ? '(func (export "hotpatch_pre_apply") (result i32) (i32.const 1))' : spec.hook === 'trap' ? '(func (export "hotpatch_pre_apply") (result i32) unreachable)' : '';
       const manifest = { id: `p${k}`, sequence: spec.sequence, cumulative: spec.cumulative, targets: spec.targets.map((f) => ({ function: `f${f}`, export: `r${f}` })) };
       return (await buildPatch({ wat: `(module ${fns.join(' ')} ${hook})`, manifest, baseline: baseline.manifest })).bytes;
     }),

@@ -75,7 +75,11 @@ describe('load rejects bad patches and changes nothing', () => {
       async () => raw(`(import "env" "log" (func (param i32))) (import "live" "nope" (func)) ${F}`, { targets: [target()] }),
       ['E_IMPORT_NOT_ALLOWED', 'E_IMPORT_UNRESOLVED'],
     ],
-    ['import with the wrong type', async () => raw(`(import "live" "fib" (func (param i64))) (import "baseline" "global:0" (global i32)) ${F}`, { targets: [target()] }), ['E_IMPORT_TYPE_MISMATCH', 'E_IMPORT_TYPE_MISMATCH']],
+    [
+      'import with the wrong type',
+      async () => raw(`(import "live" "fib" (func (param i64))) (import "baseline" "global:0" (global i32)) ${F}`, { targets: [target()] }),
+      ['E_IMPORT_TYPE_MISMATCH', 'E_IMPORT_TYPE_MISMATCH'],
+    ],
     ['start function', async () => raw(`(func $s) (start $s) ${F}`, { targets: [target()] }), ['E_PATCH_HAS_START']],
     ['data written into baseline memory at load', async () => raw(`(import "baseline" "memory" (memory 1)) (data (i32.const 0) "pwned") ${F}`, { targets: [target()] }), ['E_PATCH_WRITES_BASELINE']],
     ['bad hook', async () => raw(`(func (export "hotpatch_pre_apply") (param i32)) ${F}`, { targets: [target()] }), ['E_BAD_HOOK']],
@@ -113,9 +117,7 @@ describe('load rejects bad patches and changes nothing', () => {
   it('accepts a host import the policy allows by name', async () => {
     const logged: number[] = [];
     const guest = await Guest.instantiate(baseline.bytes, imports, { hostImports: { env: { log: (x: number) => logged.push(x) } } });
-    const p = await guest.load(
-      await raw('(import "env" "log" (func $log (param i32))) (func (export "f") (param i32) (result i32) (call $log (local.get 0)) (local.get 0))', { targets: [target()] }),
-    );
+    const p = await guest.load(await raw('(import "env" "log" (func $log (param i32))) (func (export "f") (param i32) (result i32) (call $log (local.get 0)) (local.get 0))', { targets: [target()] }));
     guest.apply(p);
     (guest.exports as any).apply(0, 9);
     expect(logged).toEqual([9]);
@@ -140,9 +142,10 @@ describe('load rejects bad patches and changes nothing', () => {
   });
 
   it('buildPatch checks the patch against the baseline before writing it', async () => {
-    await expect(
-      buildPatch({ wat: '(module (func (export "f") (param i64)))', manifest: { id: 'b', sequence: 1, targets: [target()] }, baseline: baseline.bytes }),
-    ).rejects.toMatchObject({ code: 'E_PATCH_REJECTED', problems: [expect.objectContaining({ code: 'E_SIGNATURE_MISMATCH' })] });
+    await expect(buildPatch({ wat: '(module (func (export "f") (param i64)))', manifest: { id: 'b', sequence: 1, targets: [target()] }, baseline: baseline.bytes })).rejects.toMatchObject({
+      code: 'E_PATCH_REJECTED',
+      problems: [expect.objectContaining({ code: 'E_SIGNATURE_MISMATCH' })],
+    });
     await expect(buildPatch({ wat: '(module (func $x (export "f") oops))', manifest: { id: 'b', sequence: 1, targets: [target()] }, baseline: baseline.bytes })).rejects.toMatchObject({
       code: 'E_INVALID_WASM',
     });

@@ -37,7 +37,11 @@ describe('the slot writer', () => {
     const events = commits(guest);
     expect(guest.lastCommit).toBe(0);
     // 1 target: the JS loop; 9 targets: the committer; a cumulative patch: push plus restores.
-    for (const [id, targets, cumulative] of [['small', [0], false], ['large', [0, 1, 2, 3, 4, 5, 6, 7, 8], false], ['all', [9], true]] as const) {
+    for (const [id, targets, cumulative] of [
+      ['small', [0], false],
+      ['large', [0, 1, 2, 3, 4, 5, 6, 7, 8], false],
+      ['all', [9], true],
+    ] as const) {
       await guest.load(await patch(id, 100, [...targets], { cumulative }));
       const answer = await guest.async.apply(id);
       expect(events.at(-1)).toMatchObject({ type: 'applied', patch: id });
@@ -65,7 +69,13 @@ describe('the slot writer', () => {
   it('refuses a watch on a v128 function before the switch, with nothing changed', async () => {
     const guest = await Guest.instantiate(baseline.bytes);
     const e = guest.exports as Record<string, (x: number) => number>;
-    const bytes = (await buildPatch({ wat: '(module (func (export "v") (param v128) (result v128) (i32x4.add (local.get 0) (local.get 0))))', manifest: { id: 'simd', sequence: 1, targets: [{ function: 'vec', export: 'v' }] }, baseline: baseline.bytes })).bytes;
+    const bytes = (
+      await buildPatch({
+        wat: '(module (func (export "v") (param v128) (result v128) (i32x4.add (local.get 0) (local.get 0))))',
+        manifest: { id: 'simd', sequence: 1, targets: [{ function: 'vec', export: 'v' }] },
+        baseline: baseline.bytes,
+      })
+    ).bytes;
     const p = await guest.load(bytes);
     const events = commits(guest);
     expect(() => guest.apply(p, { watch: {} })).toThrowError(expect.objectContaining({ code: 'E_UNSUPPORTED_FEATURE' }));

@@ -11,7 +11,10 @@ const keys = generateKeys();
 const withoutWebCrypto = () => vi.stubGlobal('crypto', { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) });
 
 async function failure(promise: Promise<unknown>): Promise<HotpatchError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(HotpatchError);
   return error as HotpatchError;
 }

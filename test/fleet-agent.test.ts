@@ -57,7 +57,13 @@ describe('agent', () => {
     await waitStatus(fleet.admin, 'trust-1', (s) => s.state === 'applied' && s.desired === 'name-check-2');
 
     // An unsigned build (same code, newer sequence) published by a compromised controller.
-    const unsignedBytes = (await buildPatch({ wat: readFileSync(new URL('../patches/account-service/fix-name-overflow.wat', import.meta.url), 'utf8'), manifest: { id: 'evil-1', sequence: 9, targets: [{ function: 'set_name', export: 'set_name' }] }, baseline: fleetBaselines.account() })).bytes;
+    const unsignedBytes = (
+      await buildPatch({
+        wat: readFileSync(new URL('../patches/account-service/fix-name-overflow.wat', import.meta.url), 'utf8'),
+        manifest: { id: 'evil-1', sequence: 9, targets: [{ function: 'set_name', export: 'set_name' }] },
+        baseline: fleetBaselines.account(),
+      })
+    ).bytes;
     await desire('trust', 'x2', [await publishPatch(fleet.admin, unsignedBytes)]);
     const unsigned = await waitStatus(fleet.admin, 'trust-1', (s) => s.release === 'x2');
     expect(unsigned.state).toBe('apply-failed');
@@ -71,7 +77,11 @@ describe('agent', () => {
     expect(downgrade.reason).toContain('E_DOWNGRADE');
 
     // The store holds other bytes under the digest the desired state names (a tampered store).
-    const newer = await buildPatch({ wat: readFileSync(new URL('../patches/account-service/fix-name-overflow.wat', import.meta.url), 'utf8'), manifest: { id: 'name-check-9', sequence: 9, targets: [{ function: 'set_name', export: 'set_name' }] }, baseline: fleetBaselines.account() });
+    const newer = await buildPatch({
+      wat: readFileSync(new URL('../patches/account-service/fix-name-overflow.wat', import.meta.url), 'utf8'),
+      manifest: { id: 'name-check-9', sequence: 9, targets: [{ function: 'set_name', export: 'set_name' }] },
+      baseline: fleetBaselines.account(),
+    });
     const sha = createHash('sha256').update(newer.bytes).digest('hex');
     await fleet.admin.patches.putBlob({ name: sha }, unsignedBytes);
     await desire('trust', 'x4', [{ baseline: signed.baseline, id: 'name-check-9', sequence: 9, sha256: sha, size: newer.bytes.length }]);
@@ -101,7 +111,7 @@ describe('agent', () => {
     expect(plain.guest.status().patches.map((p) => p.state)).toEqual(['reverted']);
   });
 
-  it('reports the host\'s own health verdict at its heartbeat, and the gate does not count an unhealthy host', async () => {
+  it("reports the host's own health verdict at its heartbeat, and the gate does not count an unhealthy host", async () => {
     let healthy = true;
     await fleet.host('health-1', 'health', { health: () => healthy });
     await desire('health', 'h1', [await publishPatch(fleet.admin, fleet.patches.fix)]);

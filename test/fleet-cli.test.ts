@@ -44,7 +44,11 @@ describe('wasm-hotpatch fleet and agent', () => {
     start('fleet', 'controller', ...creds('controller'), '--interval', '100ms', '--presence-ttl', '3s');
     const controllerCreds = creds('controller');
     await vi.waitFor(() => wasm('fleet', 'status', ...controllerCreds), { timeout: 15_000, interval: 100 });
-    for (const [host, ring] of [['cli-1', 'test'], ['cli-2', 'broad']]) start('agent', baseline, '--host', host!, '--ring', ring!, ...creds(`agents/${host}`), '--trust', join(dir, 'release.pub'), '--heartbeat', '500ms');
+    for (const [host, ring] of [
+      ['cli-1', 'test'],
+      ['cli-2', 'broad'],
+    ])
+      start('agent', baseline, '--host', host!, '--ring', ring!, ...creds(`agents/${host}`), '--trust', join(dir, 'release.pub'), '--heartbeat', '500ms');
 
     const released = await wasm('fleet', 'release', 'cli-r1', '--patch', join(dir, 'fix.wasm'), '--rings', 'test,broad', '--soak', '200ms', '--min-share', '1', ...controllerCreds);
     expect(released.stdout).toContain('released cli-r1: name-check-2');
@@ -57,7 +61,10 @@ describe('wasm-hotpatch fleet and agent', () => {
       },
       { timeout: 30_000, interval: 200 },
     );
-    expect(report.byRing.map((r) => [r.ring, r.counts.applied])).toEqual([['test', 1], ['broad', 1]]);
+    expect(report.byRing.map((r) => [r.ring, r.counts.applied])).toEqual([
+      ['test', 1],
+      ['broad', 1],
+    ]);
     const text = (await wasm('fleet', 'report', ...controllerCreds)).stdout;
     expect(text).toContain('compliant 2 of 2 eligible hosts (100.0%)');
     expect(text).toMatch(/ring\s+applied/);

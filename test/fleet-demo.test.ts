@@ -6,7 +6,7 @@ const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 
 describe('npm run demo:fleet', () => {
-  it('a bad patch caught by the test ring\'s gate and rolled back, then the fix through every ring; plain lines when piped', async () => {
+  it("a bad patch caught by the test ring's gate and rolled back, then the fix through every ring; plain lines when piped", async () => {
     const { stdout } = await run(process.execPath, ['dist/demo/fleet.js'], { cwd: root, env: { ...process.env, NO_COLOR: '1', DEMO_FLEET_HOSTS: '12' }, timeout: 120_000 });
     expect(stdout).toMatch(/release bad-1 paused at ring test: ring test: \d+ hosts? failed/);
     expect(stdout).toContain('rings early, broad and last never got it');

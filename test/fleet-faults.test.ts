@@ -27,11 +27,14 @@ describe('faults during a release', () => {
     for (const n of [1, 2, 3]) await waitStatus(fleet.admin, `x1-${n}`, (s) => s.state === 'applied' && s.release === 'x1', 20_000);
     await controller.close();
     await connection.close();
-    const report = await vi.waitFor(async () => {
-      const r = await complianceReport(fleet.admin, { release: 'x1' });
-      if (r.compliant !== 6) throw new Error(JSON.stringify(r.byRing));
-      return r;
-    }, { timeout: 10_000, interval: 100 });
+    const report = await vi.waitFor(
+      async () => {
+        const r = await complianceReport(fleet.admin, { release: 'x1' });
+        if (r.compliant !== 6) throw new Error(JSON.stringify(r.byRing));
+        return r;
+      },
+      { timeout: 10_000, interval: 100 },
+    );
     expect(report.eligible).toBe(6);
   });
 

@@ -71,7 +71,6 @@ export async function startTestFleet(options: { config?: string; presenceTtlMs?:
   };
 }
 
-
 async function joinFleetOrCreate(url: string, presenceTtlMs: number, user?: { user: string; pass: string }): Promise<FleetConnection> {
   const { connectNats, openFleet } = await import('../src/fleet/connection.js');
   const nc = await connectNats({ servers: url, ...(user ?? {}) });

@@ -49,12 +49,23 @@ describe('releases and rings', () => {
   it('waits out a ring deferral', async () => {
     await fleet.host('d-1', 'd-first');
     await fleet.host('d-2', 'd-later');
-    await createRelease(fleet.admin, { id: 'd1', patches: [fleet.patches.fix], rings: [{ name: 'd-first', soakMs: 0, minShare: 1, maxFailures: 0, deferMs: 0 }, { name: 'd-later', soakMs: 0, minShare: 1, maxFailures: 0, deferMs: 3_600_000 }] });
+    await createRelease(fleet.admin, {
+      id: 'd1',
+      patches: [fleet.patches.fix],
+      rings: [
+        { name: 'd-first', soakMs: 0, minShare: 1, maxFailures: 0, deferMs: 0 },
+        { name: 'd-later', soakMs: 0, minShare: 1, maxFailures: 0, deferMs: 3_600_000 },
+      ],
+    });
     const waiting = await stepUntil('d1', (r) => r.current === 1);
     for (let i = 0; i < 3; i++) await controllerStep(fleet.admin);
     expect((await getRelease(fleet.admin, 'd1')).release.progress['d-later']).toBeUndefined();
     const later = Date.parse(waiting.progress['d-first']!.promotedAt!) + 3_600_001;
-    await stepUntil('d1', (r) => r.state === 'complete', () => later);
+    await stepUntil(
+      'd1',
+      (r) => r.state === 'complete',
+      () => later,
+    );
     await waitStatus(fleet.admin, 'd-2', (s) => s.state === 'applied' && s.release === 'd1');
   });
 

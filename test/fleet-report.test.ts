@@ -9,7 +9,10 @@ const ring = (name: string) => ({ name, soakMs: 0, minShare: 1, maxFailures: 0, 
 const release: Release = {
   id: 'r9',
   description: 'fix',
-  patches: [{ baseline: 'aaaa', id: 'fix-a', sequence: 2, sha256: 'x', size: 1 }, { baseline: 'bbbb', id: 'fix-b', sequence: 2, sha256: 'y', size: 1 }],
+  patches: [
+    { baseline: 'aaaa', id: 'fix-a', sequence: 2, sha256: 'x', size: 1 },
+    { baseline: 'bbbb', id: 'fix-b', sequence: 2, sha256: 'y', size: 1 },
+  ],
   rings: [ring('test'), ring('broad')],
   rollbackOnFailure: true,
   state: 'rolling',
@@ -18,7 +21,17 @@ const release: Release = {
   createdAt: at(0),
 };
 const host = (id: string, r: string, baseline: string, state: HostStatus['state'], extra: Partial<HostStatus> = {}): HostStatus => ({
-  host: id, ring: r, labels: {}, baseline, applied: [], release: 'r9', state, healthy: true, since: at(0), at: at(30), ...extra,
+  host: id,
+  ring: r,
+  labels: {},
+  baseline,
+  applied: [],
+  release: 'r9',
+  state,
+  healthy: true,
+  since: at(0),
+  at: at(30),
+  ...extra,
 });
 
 describe('compliance report', () => {
@@ -48,7 +61,11 @@ describe('compliance report', () => {
   it('counts eligible hosts (online, baseline covered) and the time to the objective', () => {
     expect(report.eligible).toBe(6);
     expect(report.compliant).toBe(3);
-    expect(report.curve).toEqual([[4000, 1 / 6], [8000, 2 / 6], [20000, 3 / 6]]);
+    expect(report.curve).toEqual([
+      [4000, 1 / 6],
+      [8000, 2 / 6],
+      [20000, 3 / 6],
+    ]);
     expect(report.timeToObjective).toBe(20_000);
   });
 

@@ -4,7 +4,14 @@
 import { startHosts, stopHosts } from '../src/demo/fleet-hosts.js';
 
 const spec = JSON.parse(process.argv[2]!) as { servers: string; publicKey: string; prefix: string; rings: { name: string; hosts: number }[]; store: string; heartbeatMs: number };
-const hosts = await startHosts({ servers: spec.servers, publicKey: spec.publicKey, prefix: spec.prefix, rings: spec.rings, quotaEvery: 10, agent: { heartbeatMs: spec.heartbeatMs, store: spec.store, applyOptions: { watch: { traps: 1 } } } });
+const hosts = await startHosts({
+  servers: spec.servers,
+  publicKey: spec.publicKey,
+  prefix: spec.prefix,
+  rings: spec.rings,
+  quotaEvery: 10,
+  agent: { heartbeatMs: spec.heartbeatMs, store: spec.store, applyOptions: { watch: { traps: 1 } } },
+});
 process.stdout.write(`ready ${hosts.length}\n`);
 process.once('SIGTERM', async () => {
   const stats = hosts.map((h) => h.fleet.nc.stats());

@@ -41,7 +41,14 @@ const workers = new Map<number, ChildProcess>();
 const traffic: Record<string, number>[] = [];
 
 function startWorker(p: number): Promise<void> {
-  const spec = { servers: server.url, publicKey: keys.publicKey, prefix: `p${String(p).padStart(2, '0')}`, rings: [{ name: ringOf(p), hosts: Math.min(PER_PROCESS, HOSTS - p * PER_PROCESS) }], store: join(dir, 'stores'), heartbeatMs: 1_000 };
+  const spec = {
+    servers: server.url,
+    publicKey: keys.publicKey,
+    prefix: `p${String(p).padStart(2, '0')}`,
+    rings: [{ name: ringOf(p), hosts: Math.min(PER_PROCESS, HOSTS - p * PER_PROCESS) }],
+    store: join(dir, 'stores'),
+    heartbeatMs: 1_000,
+  };
   // node itself (not the tsx wrapper), so kill -9 reaches the process holding the hosts.
   const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fleet-scale-worker.ts', import.meta.url).pathname, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
   workers.set(p, child);
@@ -115,17 +122,28 @@ log(complianceLine(atCompletion));
 
 await startWorker(victim);
 log(`process ${victim} back after the release finished`);
-await until('every online host at its desired level', async () => {
-  const r = await complianceReport(fleet, { release: 'scale-1' });
-  return r.hosts.every((h) => h.state === 'applied' || h.state === 'not-eligible' || (h.state !== 'unapplied' && h.reason));
-}, 60_000);
+await until(
+  'every online host at its desired level',
+  async () => {
+    const r = await complianceReport(fleet, { release: 'scale-1' });
+    return r.hosts.every((h) => h.state === 'applied' || h.state === 'not-eligible' || (h.state !== 'unapplied' && h.reason));
+  },
+  60_000,
+);
 const final = await complianceReport(fleet, { release: 'scale-1' });
 for (const c of controllers) if (c.exitCode === null && c.signalCode === null && c.pid) cpu.set(c.pid, cpuSeconds(c.pid));
 for (const c of controllers) c.kill('SIGTERM');
-await Promise.all([...workers.values()].filter((w) => w.exitCode === null && w.signalCode === null).map((w) => new Promise((r) => {
-  w.once('exit', r);
-  w.kill('SIGTERM');
-})));
+await Promise.all(
+  [...workers.values()]
+    .filter((w) => w.exitCode === null && w.signalCode === null)
+    .map(
+      (w) =>
+        new Promise((r) => {
+          w.once('exit', r);
+          w.kill('SIGTERM');
+        }),
+    ),
+);
 
 const unaccounted = final.hosts.filter((h) => h.state !== 'applied' && !h.reason);
 const msgs = traffic.reduce((n, t) => n + t.inMsgs! + t.outMsgs!, 0);

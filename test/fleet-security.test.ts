@@ -28,7 +28,7 @@ describe('per-role credentials', () => {
     await waitStatus(fleet.admin, 'sec-1', (s) => s.state === 'applied' && s.release === 's1');
   });
 
-  it('an agent cannot write desired state, a release, or another host\'s status or heartbeat', async () => {
+  it("an agent cannot write desired state, a release, or another host's status or heartbeat", async () => {
     const doc = encodeDoc({ ring: 'secure', release: 'evil', action: 'revert', patches: [], at: new Date().toISOString() });
     await expect(host.fleet.desired.put('ring.secure', doc)).rejects.toThrow(/permission|timeout/i);
     await expect(host.fleet.desired.put('release.evil', doc)).rejects.toThrow(/permission|timeout/i);
@@ -42,7 +42,7 @@ describe('per-role credentials', () => {
     await expect(host.fleet.status.put('sec-1', host.agent.status ? encodeDoc(host.agent.status) : '{}')).resolves.toBeGreaterThan(0);
   });
 
-  it('an agent cannot read another host\'s status, and one credential cannot report as another host', async () => {
+  it("an agent cannot read another host's status, and one credential cannot report as another host", async () => {
     await expect(host.fleet.status.get('sec-2')).rejects.toThrow(/permission|timeout/i);
     await expect(joinFleet({ servers: fleet.server.url, user: two.user, pass: 'wrong', inboxPrefix: two.inboxPrefix! })).rejects.toMatchObject({ code: 'E_IO' });
   });

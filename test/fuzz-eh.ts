@@ -62,7 +62,10 @@ function expr(ctx: Context, depth: number): string {
     case 10:
       return within(ctx, 'block', () => `(block (result i32) (drop (br_if 0 ${e()} ${e()})) ${e()})`);
     case 11:
-      return pick([`(return ${e()})`, `(br ${ctx.labels.length} ${e()})`, `(return_call $f${f()} ${e()})`, `(return_call_indirect $tab (type $t) ${e()} (i32.rem_u ${e()} (i32.const ${ctx.functions})))`], r);
+      return pick(
+        [`(return ${e()})`, `(br ${ctx.labels.length} ${e()})`, `(return_call $f${f()} ${e()})`, `(return_call_indirect $tab (type $t) ${e()} (i32.rem_u ${e()} (i32.const ${ctx.functions})))`],
+        r,
+      );
     case 12:
       return within(ctx, 'block', () => `(block (result i32) (i32.store (i32.and ${e()} (i32.const 0xfffc)) ${e()}) (i32.load (i32.and ${e()} (i32.const 0xfffc))))`);
     case 13:

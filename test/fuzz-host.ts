@@ -190,7 +190,12 @@ export class FuzzHost {
           globals.push(`${name}=v128`); // JS cannot read a v128 global
         }
       } else if (name.startsWith(`${OBSERVE_PREFIX}memory.`)) {
-        memories.push(createHash('sha256').update(new Uint8Array((value as WebAssembly.Memory).buffer)).digest('hex').slice(0, 16));
+        memories.push(
+          createHash('sha256')
+            .update(new Uint8Array((value as WebAssembly.Memory).buffer))
+            .digest('hex')
+            .slice(0, 16),
+        );
       }
     }
     return { call: `${call.name}(${call.args.map(show).join(', ')})`, outcome, log: [...this.log], globals, memory: memories.join(',') };

@@ -27,7 +27,11 @@ export const CONFIGS: readonly { label: string; options: PrepareOptions; patch?:
   { label: 'indirect, patched', options: { dispatch: 'indirect' }, patch: 'applied' },
   { label: 'entry, safepoints switching the patch', options: { dispatch: 'entry', safepoints: { loops: true, entries: true, interval: 1 } }, patch: 'toggled' },
   { label: 'entry, quiescent, patched', options: { dispatch: 'entry', consistency: 'quiescent' }, patch: 'applied' },
-  { label: 'indirect, quiescent, safepoints switching the patch', options: { dispatch: 'indirect', consistency: 'quiescent', safepoints: { loops: true, entries: true, interval: 2 } }, patch: 'toggled' },
+  {
+    label: 'indirect, quiescent, safepoints switching the patch',
+    options: { dispatch: 'indirect', consistency: 'quiescent', safepoints: { loops: true, entries: true, interval: 2 } },
+    patch: 'toggled',
+  },
   // Part of the module left unpatchable: calls cross between rewritten and untouched functions.
   { label: 'indirect, half excluded, patched', options: { dispatch: 'indirect', exclude: '[02468]$' }, patch: 'applied' },
   { label: 'entry, half excluded, loop safepoints switching the patch', options: { dispatch: 'entry', exclude: '[02468]$', safepoints: { loops: true, interval: 1 } }, patch: 'toggled' },
@@ -35,7 +39,19 @@ export const CONFIGS: readonly { label: string; options: PrepareOptions; patch?:
 
 // binaryen's features that Node 20 runs; exception handling is left out (binaryen emits only the
 // exnref proposal, which V8 11.3 rejects) and covered by fuzz-eh.ts.
-const FEATURES = ['--mvp-features', '--enable-sign-ext', '--enable-mutable-globals', '--enable-nontrapping-float-to-int', '--enable-simd', '--enable-bulk-memory', '--enable-bulk-memory-opt', '--enable-reference-types', '--enable-multivalue', '--enable-tail-call', '--enable-threads'];
+const FEATURES = [
+  '--mvp-features',
+  '--enable-sign-ext',
+  '--enable-mutable-globals',
+  '--enable-nontrapping-float-to-int',
+  '--enable-simd',
+  '--enable-bulk-memory',
+  '--enable-bulk-memory-opt',
+  '--enable-reference-types',
+  '--enable-multivalue',
+  '--enable-tail-call',
+  '--enable-threads',
+];
 const WASM_OPT = fileURLToPath(new URL('../node_modules/binaryen/bin/wasm-opt', import.meta.url));
 
 /** A random valid module from binaryen's translate-to-fuzz mode, fed `size` bytes from `seed`. */
@@ -43,7 +59,10 @@ export async function generateTtf(seed: number, size = 4096): Promise<Uint8Array
   const dir = mkdtempSync(join(tmpdir(), 'fuzz-prepare-'));
   try {
     const random = rng(seed);
-    writeFileSync(join(dir, 'in.bin'), Uint8Array.from({ length: size }, () => Math.floor(random() * 256)));
+    writeFileSync(
+      join(dir, 'in.bin'),
+      Uint8Array.from({ length: size }, () => Math.floor(random() * 256)),
+    );
     await promisify(execFile)(process.execPath, [WASM_OPT, join(dir, 'in.bin'), '-ttf', ...FEATURES, '-o', join(dir, 'out.wasm')], { timeout: 60_000 });
     return new Uint8Array(readFileSync(join(dir, 'out.wasm')));
   } finally {
@@ -66,19 +85,34 @@ export async function wrappingPatch(baseline: Uint8Array, manifest: BaselineMani
     w.u8(id).u32(c.length).bytes(c);
   };
   section(1, types.map(encodeFuncType));
-  section(2, targets.map((f, k) => new ByteWriter().name('original').name(`#${f.index}`).u8(kindByte('func')).u32(k).finish()));
-  section(3, targets.map((_, k) => new ByteWriter().u32(k).finish()));
+  section(
+    2,
+    targets.map((f, k) => new ByteWriter().name('original').name(`#${f.index}`).u8(kindByte('func')).u32(k).finish()),
+  );
+  section(
+    3,
+    targets.map((_, k) => new ByteWriter().u32(k).finish()),
+  );
   section(6, [new ByteWriter().u8(0x7f).u8(1).u8(0x41).u8(0).u8(0x0b).finish()]);
   section(7, [
     new ByteWriter().name('calls').u8(kindByte('global')).u32(0).finish(),
-    ...targets.map((f, k) => new ByteWriter().name(`w${f.index}`).u8(kindByte('func')).u32(n + k).finish()),
+    ...targets.map((f, k) =>
+      new ByteWriter()
+        .name(`w${f.index}`)
+        .u8(kindByte('func'))
+        .u32(n + k)
+        .finish(),
+    ),
   ]);
   section(
     10,
     targets.map((_, k) => {
       const body = new ByteWriter().u32(0).u8(0x23).u32(0).u8(0x41).u8(1).u8(0x6a).u8(0x24).u32(0);
       for (let p = 0; p < types[k]!.params.length; p++) body.u8(0x20).u32(p);
-      body.u8(random() < 0.5 ? 0x10 : 0x12).u32(k).u8(0x0b); // call or return_call the original
+      body
+        .u8(random() < 0.5 ? 0x10 : 0x12)
+        .u32(k)
+        .u8(0x0b); // call or return_call the original
       const b = body.finish();
       return new ByteWriter().u32(b.length).bytes(b).finish();
     }),
@@ -242,7 +276,11 @@ export interface PrepareFuzzReport {
 export async function fuzzPrepare(caseSeeds: readonly number[]): Promise<PrepareFuzzReport> {
   const report = { cases: caseSeeds.length, compared: 0, skipped: {} as Record<string, number>, exhausted: 0, calls: 0, wrapped: 0, switches: 0, failures: [] as string[] };
   // The next module is generated (in a child process) while this one runs.
-  const generate = (seed: number) => caseModule(seed).then((bytes) => ({ bytes }), (error: Error) => ({ error }));
+  const generate = (seed: number) =>
+    caseModule(seed).then(
+      (bytes) => ({ bytes }),
+      (error: Error) => ({ error }),
+    );
   let next = generate(caseSeeds[0]!);
   for (let i = 0; i < caseSeeds.length; i++) {
     const seed = caseSeeds[i]!;

@@ -82,7 +82,17 @@ export const mutations: Record<string, Mutation> = {
     if (b.length < 6) return b;
     const out = b.slice();
     const at = Math.floor(r() * (out.length - 5));
-    out.set(pick([[0xff, 0xff, 0xff, 0xff, 0x0f], [0x80, 0x80, 0x80, 0x80, 0x80], [0xff, 0xff, 0xff, 0xff, 0x7f]], r), at);
+    out.set(
+      pick(
+        [
+          [0xff, 0xff, 0xff, 0xff, 0x0f],
+          [0x80, 0x80, 0x80, 0x80, 0x80],
+          [0xff, 0xff, 0xff, 0xff, 0x7f],
+        ],
+        r,
+      ),
+      at,
+    );
     return out;
   },
 };
@@ -122,7 +132,13 @@ export async function fuzz(cases: number, seed = 1): Promise<FuzzReport> {
   const baseline = await prepare(await watToWasm(BASELINE_WAT));
   const imports = { env: { log: () => {} } };
   const patches = [
-    (await buildPatch({ wat: '(module (func (export "a") (param i32) (result i32) (i32.const 7)))', manifest: { id: 'p1', sequence: 1, targets: [{ function: 'a', export: 'a' }] }, baseline: baseline.bytes })).bytes,
+    (
+      await buildPatch({
+        wat: '(module (func (export "a") (param i32) (result i32) (i32.const 7)))',
+        manifest: { id: 'p1', sequence: 1, targets: [{ function: 'a', export: 'a' }] },
+        baseline: baseline.bytes,
+      })
+    ).bytes,
     (
       await buildPatch({
         wat: `(module (import "baseline" "memory" (memory 1)) (import "baseline" "global:0" (global $g (mut i32))) (import "original" "b" (func $b (param i32) (result i32))) (import "live" "a" (func $a (param i32) (result i32)))

@@ -18,7 +18,13 @@ beforeAll(async () => {
   baseline = await prepare(await watToWasm(GUEST));
 });
 const patch = async (id: string, body: string, target = 'step') =>
-  (await buildPatch({ wat: `(module (import "baseline" "memory" (memory 1)) (import "live" "check" (func $check (param i32) (result i32))) ${body})`, manifest: { id, sequence: 1, targets: [{ function: target, export: 'f' }] }, baseline: baseline.bytes })).bytes;
+  (
+    await buildPatch({
+      wat: `(module (import "baseline" "memory" (memory 1)) (import "live" "check" (func $check (param i32) (result i32))) ${body})`,
+      manifest: { id, sequence: 1, targets: [{ function: target, export: 'f' }] },
+      baseline: baseline.bytes,
+    })
+  ).bytes;
 
 describe('health watch and automatic rollback', () => {
   it('a failing probe rolls the patch back at once, with the reason', async () => {
@@ -39,19 +45,23 @@ describe('health watch and automatic rollback', () => {
     const e = guest.exports as Record<string, any>;
     const p = await guest.load(await patch('scribbler', '(func (export "f") (param i32) (result i32) (i32.store (i32.const 0) (i32.const 7)) (i32.add (local.get 0) (i32.const 1)))'));
     // The probe exercises the patch, then asks the guest whether its canary is intact.
-    expect(() => guest.apply(p, {
-          probe: () => {
-            e.run(1);
-            return e.healthy();
-          },
-        })).toThrowError(expect.objectContaining({ code: 'E_ROLLED_BACK', message: expect.stringContaining('answered 0') }));
+    expect(() =>
+      guest.apply(p, {
+        probe: () => {
+          e.run(1);
+          return e.healthy();
+        },
+      }),
+    ).toThrowError(expect.objectContaining({ code: 'E_ROLLED_BACK', message: expect.stringContaining('answered 0') }));
     expect(guest.status().functions).toEqual([]);
   });
 
   it('a trapping patch is rolled back at its first trap; the guest keeps running the original', async () => {
     const guest = await Guest.instantiate(baseline.bytes);
     const e = guest.exports as Record<string, any>;
-    const p = await guest.load(await patch('trapper', '(func (export "f") (param i32) (result i32) (if (i32.eq (local.get 0) (i32.const 3)) (then unreachable)) (i32.add (local.get 0) (i32.const 10)))'));
+    const p = await guest.load(
+      await patch('trapper', '(func (export "f") (param i32) (result i32) (if (i32.eq (local.get 0) (i32.const 3)) (then unreachable)) (i32.add (local.get 0) (i32.const 10)))'),
+    );
     guest.apply(p, { watch: { traps: 1 } });
     expect(e.run(1)).toBe(11);
     expect(() => e.run(3)).toThrow('unreachable'); // the call that trapped still fails…
@@ -73,7 +83,13 @@ describe('health watch and automatic rollback', () => {
   it('a patch whose pre-apply hook traps ends rolled back, with nothing switched', async () => {
     const guest = await Guest.instantiate(baseline.bytes);
     const e = guest.exports as Record<string, any>;
-    const bytes = (await buildPatch({ wat: '(module (func (export "f") (param i32) (result i32) (i32.const 0)) (func (export "hotpatch_pre_apply") (result i32) unreachable))', manifest: { id: 'broken', sequence: 1, targets: [{ function: 'step', export: 'f' }] }, baseline: baseline.bytes })).bytes;
+    const bytes = (
+      await buildPatch({
+        wat: '(module (func (export "f") (param i32) (result i32) (i32.const 0)) (func (export "hotpatch_pre_apply") (result i32) unreachable))',
+        manifest: { id: 'broken', sequence: 1, targets: [{ function: 'step', export: 'f' }] },
+        baseline: baseline.bytes,
+      })
+    ).bytes;
     const p = await guest.load(bytes);
     expect(() => guest.apply(p)).toThrowError(expect.objectContaining({ code: 'E_HOOK_TRAPPED' }));
     expect(p.state).toBe('rolled-back');
@@ -95,7 +111,7 @@ describe('health watch and automatic rollback', () => {
 });
 
 describe('health watch in a worker guest', () => {
-  it('a failing probe export rolls the patch back in the guest\'s thread, and the host hears E_ROLLED_BACK', async () => {
+  it("a failing probe export rolls the patch back in the guest's thread, and the host hears E_ROLLED_BACK", async () => {
     await using guest = await WorkerGuest.start(baseline.bytes);
     const p = await guest.load(await patch('doubler', '(func (export "f") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))'));
     await expect(guest.apply(p.id, { probe: 'step_ok' })).rejects.toMatchObject({ code: 'E_ROLLED_BACK', message: expect.stringContaining('answered 0') });
@@ -106,7 +122,9 @@ describe('health watch in a worker guest', () => {
   it('a watched patch that traps is rolled back at its first trap, and the host gets a rolled-back event', async () => {
     await using guest = await WorkerGuest.start(baseline.bytes);
     const rolledBack = new Promise<string>((resolve) => guest.addEventListener('rolled-back', (e) => resolve((e as unknown as { patch: string }).patch), { once: true }));
-    const p = await guest.load(await patch('trapper', '(func (export "f") (param i32) (result i32) (if (i32.eq (local.get 0) (i32.const 3)) (then unreachable)) (i32.add (local.get 0) (i32.const 10)))'));
+    const p = await guest.load(
+      await patch('trapper', '(func (export "f") (param i32) (result i32) (if (i32.eq (local.get 0) (i32.const 3)) (then unreachable)) (i32.add (local.get 0) (i32.const 10)))'),
+    );
     await guest.apply(p.id, { watch: { traps: 1 } });
     expect(await guest.call('run', 1)).toBe(11);
     await expect(guest.call('run', 3)).rejects.toThrow('unreachable');

@@ -79,7 +79,10 @@ describe('attacks on the control endpoint', () => {
       expect((await call(server.address, 'POST', '/patches', auth, await rolePatch('c5', 5, { cumulative: true }))).status).toBe(201);
       failing.code = 'ENOSPC';
       const partial = await call(server.address, 'POST', '/patches/c5/apply', auth);
-      expect(partial).toMatchObject({ status: 200, json: { id: 'c5', state: 'applied', recorded: false, code: 'E_APPLIED_NOT_RECORDED', message: expect.stringMatching(/^applied, not recorded: .*ENOSPC/) } });
+      expect(partial).toMatchObject({
+        status: 200,
+        json: { id: 'c5', state: 'applied', recorded: false, code: 'E_APPLIED_NOT_RECORDED', message: expect.stringMatching(/^applied, not recorded: .*ENOSPC/) },
+      });
       // The next record that succeeds catches up: it is read from the guest.
       failing.code = undefined;
       await store.record(guest.async);
@@ -90,7 +93,7 @@ describe('attacks on the control endpoint', () => {
     }
   });
 
-  it('an unauthenticated flood spends no one\'s budget: the operator gets through, the log stays short and holds no token', async () => {
+  it("an unauthenticated flood spends no one's budget: the operator gets through, the log stays short and holds no token", async () => {
     const guest = await Guest.instantiate(baselineBytes, {}, { policy: { requireSignature: false } });
     const logged: string[] = [];
     const server = await serveEndpoint(guest.async, { port: 0, token: 'sesame', rate: 20, log: (l) => logged.push(l) });

@@ -49,7 +49,9 @@ async function agree(store: PatchStore, guest: SupervisedGuest): Promise<void> {
 }
 
 describe('whatever a signed patch does, the host keeps answering', () => {
-  it('a pre-apply hook that loops (or grows memory and loops): the request times out with a typed error, status names the stuck guest, the guest comes back at its level', { timeout: 30_000 }, async () => {
+  it('a pre-apply hook that loops (or grows memory and loops): the request times out with a typed error, status names the stuck guest, the guest comes back at its level', {
+    timeout: 30_000,
+  }, async () => {
     const dir = fresh();
     using store = PatchStore.open(join(dir, 'store'));
     const guest = await SupervisedGuest.start(baselineBytes, { ...unsigned, store, timeout: 1000 });

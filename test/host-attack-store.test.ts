@@ -10,7 +10,10 @@ import { appliedIds, baselineBytes, fixPatch, rolePatch } from './host-fixtures.
 
 const unsigned = { policy: { requireSignature: false } };
 const fresh = () => mkdtempSync(join(tmpdir(), 'store-attack-'));
-const levelFiles = (dir: string, baseline: string) => readdirSync(join(dir, 'levels', baseline)).filter((f) => f.endsWith('.json')).sort();
+const levelFiles = (dir: string, baseline: string) =>
+  readdirSync(join(dir, 'levels', baseline))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 
 /** Nothing lost: what the store would restore is exactly what the guest has applied. */
 async function agree(store: PatchStore, guest: Guest): Promise<void> {
@@ -98,11 +101,15 @@ describe('attacks on the patch store', () => {
     }
   });
 
-  it('one writer at a time: a second open is refused naming the holder; a dead holder\'s lock is taken over', () => {
+  it("one writer at a time: a second open is refused naming the holder; a dead holder's lock is taken over", () => {
     const dir = fresh();
     const first = PatchStore.open(dir);
     expect(() => PatchStore.open(dir)).toThrowError(expect.objectContaining({ code: 'E_STORE_LOCKED', message: expect.stringContaining('already open in this process') }));
-    const other = spawnSync(process.execPath, ['--input-type=module', '-e', `import { PatchStore } from 'wasm-hotpatch/runtime'; try { PatchStore.open(${JSON.stringify(dir)}); } catch (e) { console.log(e.code, e.message); }`], { encoding: 'utf8', cwd: process.cwd() });
+    const other = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `import { PatchStore } from 'wasm-hotpatch/runtime'; try { PatchStore.open(${JSON.stringify(dir)}); } catch (e) { console.log(e.code, e.message); }`],
+      { encoding: 'utf8', cwd: process.cwd() },
+    );
     expect(other.stdout).toContain(`E_STORE_LOCKED the store ${dir} is in use by process ${process.pid}`);
     first.close();
     // A lock left by a process that died (its pid no longer runs) is stale.

@@ -29,7 +29,12 @@ function readmeCommands(): string[] {
       else if (/^\s+\S/.test(text) && commands.length > 0) commands[commands.length - 1] += ` ${text.trim()}`;
     }
   }
-  return commands.map((c) => c.replace(/\[[^\]]*\]/g, '').replace(/\s+/g, ' ').trim());
+  return commands.map((c) =>
+    c
+      .replace(/\[[^\]]*\]/g, '')
+      .replace(/\s+/g, ' ')
+      .trim(),
+  );
 }
 
 /** The README's text block right after the sentence that names the example. */
@@ -112,10 +117,10 @@ describe('the packed package, installed into an empty project', () => {
     const wasm = join(project, 'node_modules/wasm-hotpatch/patches/account-service/service.wasm');
     renameSync(wasm, `${wasm}.away`);
     try {
-      const failed = (await npx(['wasm-hotpatch', 'demo', '--seconds', '1', '--json']).then(
+      const failed = await npx(['wasm-hotpatch', 'demo', '--seconds', '1', '--json']).then(
         () => ({ code: 0, stdout: '{}' }),
         (e: { code: number; stdout: string }) => e,
-      ));
+      );
       expect(failed.code).toBe(2);
       expect(JSON.parse(failed.stdout).error).toMatchObject({ code: 'E_IO', message: expect.stringContaining('service.wasm: ENOENT') });
     } finally {

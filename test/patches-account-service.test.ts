@@ -10,9 +10,7 @@ let patchBytes: Uint8Array;
 
 beforeAll(async () => {
   baseline = await prepare(readFile(files.service));
-  patchBytes = (
-    await buildPatch({ wat: readFileSync(files.patchWat, 'utf8'), manifest: JSON.parse(readFileSync(files.patchManifest, 'utf8')), baseline: baseline.bytes })
-  ).bytes;
+  patchBytes = (await buildPatch({ wat: readFileSync(files.patchWat, 'utf8'), manifest: JSON.parse(readFileSync(files.patchManifest, 'utf8')), baseline: baseline.bytes })).bytes;
 });
 
 async function service() {

@@ -54,7 +54,17 @@ describe.skipIf(!hasChromium)('the browser playground in headless Chromium', () 
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--host-resolver-rules=MAP ${INSECURE} 127.0.0.1`],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--host-resolver-rules=MAP ${INSECURE} 127.0.0.1`,
+      ],
       viewport: { width: 1200, height: 900 },
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -127,7 +137,7 @@ describe.skipIf(!hasChromium)('the browser playground in headless Chromium', () 
     expect(pageErrors).toEqual([]);
   });
 
-  it('outside a secure context, shows the engine\'s typed error instead of failing obscurely', async () => {
+  it("outside a secure context, shows the engine's typed error instead of failing obscurely", async () => {
     const insecure = await context.newPage();
     try {
       const port = new URL(playground.url).port;

@@ -55,7 +55,10 @@ describe('the baseline manifest', () => {
 
   it('handles thousands of functions and large real modules', async () => {
     const count = 5000;
-    const funcs = Array.from({ length: count }, (_, i) => `(func $f${i} (export "f${i}") (param i32) (result i32) ${i > 0 ? `(call $f${i - 1} (i32.add (local.get 0) (i32.const 1)))` : '(local.get 0)'})`);
+    const funcs = Array.from(
+      { length: count },
+      (_, i) => `(func $f${i} (export "f${i}") (param i32) (result i32) ${i > 0 ? `(call $f${i - 1} (i32.add (local.get 0) (i32.const 1)))` : '(local.get 0)'})`,
+    );
     const wasm = await watToWasm(`(module ${funcs.join('\n')})`);
     const baseline = await prepare(wasm);
     expect(baseline.manifest.slots).toBe(count);
@@ -76,12 +79,16 @@ describe('prepare rejects bad input with a typed error', () => {
     ['empty', async () => new Uint8Array(0), 'E_NOT_WASM'],
     ['a component', async () => new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]), 'E_UNSUPPORTED_FEATURE'],
     ['truncated', async () => (await watFixture('calls.wat')).slice(0, 100), 'E_INVALID_WASM'],
-    ['invalid code', async () => {
-      const m = await watToWasm('(module (func (result i32) (i32.const 1)))');
-      const out = m.slice();
-      out[out.lastIndexOf(0x41)] = 0x42; // i32.const → i64.const: type error
-      return out;
-    }, 'E_INVALID_WASM'],
+    [
+      'invalid code',
+      async () => {
+        const m = await watToWasm('(module (func (result i32) (i32.const 1)))');
+        const out = m.slice();
+        out[out.lastIndexOf(0x41)] = 0x42; // i32.const → i64.const: type error
+        return out;
+      },
+      'E_INVALID_WASM',
+    ],
     ['garbage collection types', async () => new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 3, 1, 0x5f, 0]), 'E_UNSUPPORTED_FEATURE'],
     ['no functions', async () => watToWasm('(module (memory 1))'), 'E_NOTHING_TO_PATCH'],
   ] as const)('%s', async (_name, make, code) => {

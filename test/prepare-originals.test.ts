@@ -36,7 +36,7 @@ describe('originals rebuilt from the baseline itself', () => {
     expect(results[1]).toEqual(results[0]);
   });
 
-  it('on a real emscripten library (sql.js): the rebuilt originals module validates and holds exactly the embedded copy\'s bodies', async () => {
+  it("on a real emscripten library (sql.js): the rebuilt originals module validates and holds exactly the embedded copy's bodies", async () => {
     const original = new Uint8Array(readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm')));
     const baseline = await prepare(original);
     expect(baseline.manifest.original).toEqual({ derived: 'entry' });

@@ -25,14 +25,14 @@ function sqlWorkload(SQL: any) {
   db.run('CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, price REAL, tag TEXT)');
   db.run('CREATE TABLE sale (item INTEGER, qty INTEGER)');
   const insert = db.prepare('INSERT INTO item VALUES (?, ?, ?, ?)');
-  for (let i = 0; i < 500; i++) insert.run([i, `item-${i}`, (i * 37) % 101 / 3, ['a', 'b', 'c'][i % 3]]);
+  for (let i = 0; i < 500; i++) insert.run([i, `item-${i}`, ((i * 37) % 101) / 3, ['a', 'b', 'c'][i % 3]]);
   insert.free();
   db.run('INSERT INTO sale SELECT id % 97, id % 13 FROM item');
   const results = [
     db.exec('SELECT tag, count(*), round(sum(price), 4), max(name) FROM item GROUP BY tag ORDER BY tag'),
     db.exec('SELECT i.name, sum(s.qty) q FROM item i JOIN sale s ON s.item = i.id GROUP BY i.id ORDER BY q DESC, i.name LIMIT 5'),
     db.exec("SELECT upper(name), length(name), substr(name, 3, 4), printf('%08.3f', price) FROM item WHERE name LIKE 'item-4_' ORDER BY id"),
-    db.exec('WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200) SELECT sum(x * x), group_concat(x % 7, \'\') FROM n'),
+    db.exec("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200) SELECT sum(x * x), group_concat(x % 7, '') FROM n"),
   ];
   const file = db.export();
   db.close();

@@ -62,7 +62,13 @@ describe('safepoints', () => {
       let polls = 0;
       guest.setSafepointHandler(() => polls++);
       const b = guest.exports as Record<string, any>;
-      for (const [name, ...args] of [['count_down', 1000, 1], ['deep', 500], ['simd_sum', 64], ['catching', 50], ['div', 1, 0]] as [string, ...unknown[]][]) {
+      for (const [name, ...args] of [
+        ['count_down', 1000, 1],
+        ['deep', 500],
+        ['simd_sum', 64],
+        ['catching', 50],
+        ['div', 1, 0],
+      ] as [string, ...unknown[]][]) {
         expect(outcome(() => b[name](...args))).toEqual(outcome(() => a[name](...args)));
       }
       expect(digest(b.memory.buffer)).toBe(digest(a.memory.buffer));

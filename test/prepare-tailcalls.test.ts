@@ -49,8 +49,8 @@ const OWN = `(module ${STEP}
     (return_call $even (i32.sub (local.get 0) (i32.const 1)) (i64.add (local.get 1) (i64.const 1)))))`;
 
 // How many times each patch is entered by one run of CALLS: every step of the functions it replaces.
-const WRAP_ENTRIES = (N + 1) + (N + 1) + N / 2 + (N + 2) / 2 + (N + 1) + N / 2 + (N + 1);
-const OWN_ENTRIES = (N + 1) + N / 2 + (N + 2) / 2 + (N + 1) + N / 2;
+const WRAP_ENTRIES = N + 1 + (N + 1) + N / 2 + (N + 2) / 2 + (N + 1) + N / 2 + (N + 1);
+const OWN_ENTRIES = N + 1 + N / 2 + (N + 2) / 2 + (N + 1) + N / 2;
 
 const MODES: [label: string, options: PrepareOptions][] = [
   ['entry', { dispatch: 'entry' }],

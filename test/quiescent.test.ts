@@ -28,7 +28,14 @@ async function pairPatch(baseline: Uint8Array) {
   return (
     await buildPatch({
       wat: PATCH,
-      manifest: { id: 'v2', sequence: 1, targets: [{ function: 'f1', export: 'f1' }, { function: 'f2', export: 'f2' }] },
+      manifest: {
+        id: 'v2',
+        sequence: 1,
+        targets: [
+          { function: 'f1', export: 'f1' },
+          { function: 'f2', export: 'f2' },
+        ],
+      },
       baseline,
     })
   ).bytes;
@@ -43,7 +50,15 @@ describe('quiescent consistency', () => {
       expect(baseline.manifest).toMatchObject({ consistency: 'quiescent', active: 'hotpatch.active' });
       const a = (await WebAssembly.instantiate(original as BufferSource, imports())).instance.exports as Record<string, any>;
       const b = (await WebAssembly.instantiate(baseline.bytes as BufferSource, imports())).instance.exports as Record<string, any>;
-      for (const [name, ...args] of [['catching', 5], ['catching', 50], ['count_down', 100, 1], ['tail_indirect', 4], ['divmod', 17, 5], ['deep', 300], ['table_ops', 3]] as [string, ...unknown[]][]) {
+      for (const [name, ...args] of [
+        ['catching', 5],
+        ['catching', 50],
+        ['count_down', 100, 1],
+        ['tail_indirect', 4],
+        ['divmod', 17, 5],
+        ['deep', 300],
+        ['table_ops', 3],
+      ] as [string, ...unknown[]][]) {
         expect(outcome(() => b[name](...args))).toEqual(outcome(() => a[name](...args)));
       }
       // Every activation was counted out again: returns, tail calls, exceptions caught up the stack.
@@ -56,7 +71,13 @@ describe('quiescent consistency', () => {
     const wasm = await watToWasm(`(module (import "env" "hook" (func $hook))
       (func $work (export "work") (param i32) (result i32) (call $hook) (i32.add (local.get 0) (i32.const 1))))`);
     const baseline = await prepare(wasm, { consistency: 'quiescent' });
-    const patch = (await buildPatch({ wat: '(module (func (export "w") (param i32) (result i32) (i32.const 0)))', manifest: { id: 'w', sequence: 1, targets: [{ function: 'work', export: 'w' }] }, baseline: baseline.bytes })).bytes;
+    const patch = (
+      await buildPatch({
+        wat: '(module (func (export "w") (param i32) (result i32) (i32.const 0)))',
+        manifest: { id: 'w', sequence: 1, targets: [{ function: 'work', export: 'w' }] },
+        baseline: baseline.bytes,
+      })
+    ).bytes;
     let guest!: Guest;
     let attempt: unknown;
     guest = await Guest.instantiate(baseline.bytes, {

@@ -20,7 +20,13 @@ const patch: Fixture['patch'] = async (id, value, targets, extra = {}) =>
   (
     await buildPatch({
       wat: `(module ${targets.map((t) => `(func (export "${t}") (param i32) (result i32) (i32.mul (local.get 0) (i32.const ${value})))`).join(' ')})`,
-      manifest: { id, sequence: extra.sequence ?? 1, cumulative: extra.cumulative ?? false, ...(extra.description ? { description: extra.description } : {}), targets: targets.map((t) => ({ function: t, export: t })) },
+      manifest: {
+        id,
+        sequence: extra.sequence ?? 1,
+        cumulative: extra.cumulative ?? false,
+        ...(extra.description ? { description: extra.description } : {}),
+        targets: targets.map((t) => ({ function: t, export: t })),
+      },
       baseline: pair,
     })
   ).bytes;

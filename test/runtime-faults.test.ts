@@ -9,7 +9,8 @@ import { WorkerGuest } from 'wasm-hotpatch/runtime';
 import { fixture } from './helpers.js';
 
 // `quit` ends the worker thread from inside a call; `f` is what the patches replace.
-const GUEST = '(module (import "host" "exit" (func $exit (param i32))) (func (export "quit") (param i32) (call $exit (local.get 0))) (func (export "f") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))))';
+const GUEST =
+  '(module (import "host" "exit" (func $exit (param i32))) (func (export "quit") (param i32) (call $exit (local.get 0))) (func (export "f") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))))';
 const imports = fixture('exit-imports.mjs');
 let baseline: Uint8Array;
 const patch = async (id: string, body: string, extra = '') =>
@@ -23,7 +24,11 @@ const start = async (options: Parameters<typeof WorkerGuest.start>[1] = {}) => {
   open.push(guest);
   return guest;
 };
-const settled = (p: Promise<unknown>) => p.then(() => 'answered', (e: { code?: string }) => e.code ?? String(e));
+const settled = (p: Promise<unknown>) =>
+  p.then(
+    () => 'answered',
+    (e: { code?: string }) => e.code ?? String(e),
+  );
 const until = async (check: () => boolean) => {
   for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
   return check();

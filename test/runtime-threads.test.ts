@@ -104,7 +104,13 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
 
   it('a thread that traps mid-transition leaves a clear status, not a hang', async () => {
     const guest = await start(withSafepoints, 2);
-    const trap = (await buildPatch({ wat: '(module (func (export "f") (param i32) (result i32) (unreachable)))', manifest: { id: 'trap', sequence: 1, targets: [{ function: 'f', export: 'f' }] }, baseline: withSafepoints })).bytes;
+    const trap = (
+      await buildPatch({
+        wat: '(module (func (export "f") (param i32) (result i32) (unreachable)))',
+        manifest: { id: 'trap', sequence: 1, targets: [{ function: 'f', export: 'f' }] },
+        baseline: withSafepoints,
+      })
+    ).bytes;
     const patch = await guest.load(trap);
     const result = await guest.applyTransition(patch.id).done;
     expect(result.complete).toBe(true);

@@ -18,7 +18,13 @@ const release = generateKeys();
 const other = generateKeys();
 beforeAll(async () => {
   baseline = await prepare(await watFixture('calls.wat'));
-  patch = (await buildPatch({ wat: '(module (func (export "f") (param i32) (result i32) (i32.const 9)))', manifest: { id: 'p', sequence: 1, targets: [{ function: 'double', export: 'f' }] }, baseline: baseline.bytes })).bytes;
+  patch = (
+    await buildPatch({
+      wat: '(module (func (export "f") (param i32) (result i32) (i32.const 9)))',
+      manifest: { id: 'p', sequence: 1, targets: [{ function: 'double', export: 'f' }] },
+      baseline: baseline.bytes,
+    })
+  ).bytes;
 });
 const guestWith = async (policy: GuestOptions['policy']) => Guest.instantiate(baseline.bytes, { env: { log: () => {} } }, { policy });
 const untouched = (guest: Guest) => ({ memory: digest((guest.exports.memory as WebAssembly.Memory).buffer), status: guest.status(), behaviour: (guest.exports as any).apply(0, 4) });
@@ -61,9 +67,21 @@ describe('signed patches and the host policy', () => {
 
   it('a policy can forbid forcing a downgrade', async () => {
     const guest = await guestWith({ allowForcedDowngrade: false });
-    const cumulative = (await buildPatch({ wat: '(module (func (export "f") (param i32) (result i32) (i32.const 1)))', manifest: { id: 'c', sequence: 5, cumulative: true, targets: [{ function: 'square', export: 'f' }] }, baseline: baseline.bytes })).bytes;
+    const cumulative = (
+      await buildPatch({
+        wat: '(module (func (export "f") (param i32) (result i32) (i32.const 1)))',
+        manifest: { id: 'c', sequence: 5, cumulative: true, targets: [{ function: 'square', export: 'f' }] },
+        baseline: baseline.bytes,
+      })
+    ).bytes;
     guest.apply(await guest.load(cumulative));
-    const old = (await buildPatch({ wat: '(module (func (export "f") (param i32) (result i32) (i32.const 2)))', manifest: { id: 'old', sequence: 1, targets: [{ function: 'double', export: 'f' }] }, baseline: baseline.bytes })).bytes;
+    const old = (
+      await buildPatch({
+        wat: '(module (func (export "f") (param i32) (result i32) (i32.const 2)))',
+        manifest: { id: 'old', sequence: 1, targets: [{ function: 'double', export: 'f' }] },
+        baseline: baseline.bytes,
+      })
+    ).bytes;
     await expect(guest.load(old, { force: true })).rejects.toMatchObject({ problems: [expect.objectContaining({ code: 'E_DOWNGRADE', message: expect.stringContaining('policy') })] });
   });
 

@@ -21,7 +21,13 @@ export async function soak(cycles: number, seed = 1): Promise<SoakReport> {
   const guest = await Guest.instantiate(baseline);
   const e = guest.exports as Record<string, (...a: number[]) => number>;
   e.init!();
-  const fixWat = (await buildPatch({ wasm: new Uint8Array(readFileSync(here('fix-name-overflow.patch.wasm'))), manifest: { id: 'wat-fix', sequence: 1, targets: [{ function: 'set_name', export: 'set_name' }] }, baseline })).bytes;
+  const fixWat = (
+    await buildPatch({
+      wasm: new Uint8Array(readFileSync(here('fix-name-overflow.patch.wasm'))),
+      manifest: { id: 'wat-fix', sequence: 1, targets: [{ function: 'set_name', export: 'set_name' }] },
+      baseline,
+    })
+  ).bytes;
   const fixC = new Uint8Array(readFileSync(here('fix-name-overflow-c.patch.wasm')));
   const cumulative = (
     await buildPatch({

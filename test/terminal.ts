@@ -11,8 +11,27 @@ export class Terminal {
   constructor(columns: number, rows: number, command: string, env: Record<string, string> = { NO_COLOR: '' }) {
     // One command queue: the options hold before the demo can exit. The pane stays readable after
     // it exits; a clear screen is not copied into history, so history shows what is left to read.
-    const options = [['remain-on-exit', 'on'], ['scroll-on-clear', 'off']].flatMap(([name, value]) => ['set-option', '-g', name!, value!, ';']);
-    this.tmux('-f', '/dev/null', 'start-server', ';', ...options, 'new-session', '-d', '-x', String(columns), '-y', String(rows), '-c', root, ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), command);
+    const options = [
+      ['remain-on-exit', 'on'],
+      ['scroll-on-clear', 'off'],
+    ].flatMap(([name, value]) => ['set-option', '-g', name!, value!, ';']);
+    this.tmux(
+      '-f',
+      '/dev/null',
+      'start-server',
+      ';',
+      ...options,
+      'new-session',
+      '-d',
+      '-x',
+      String(columns),
+      '-y',
+      String(rows),
+      '-c',
+      root,
+      ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      command,
+    );
   }
 
   /** Runs a tmux command against this terminal's server. */

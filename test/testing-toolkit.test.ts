@@ -60,7 +60,11 @@ describe('spy', () => {
     expect(e.apply(0, 3)).toBe(6);
     expect(e.twice(1)).toBe(4);
     expect(s.callCount).toBe(3);
-    expect(s.calls.map((c) => [c.args, c.result])).toEqual([[[3], 6], [[1], 2], [[2], 4]]);
+    expect(s.calls.map((c) => [c.args, c.result])).toEqual([
+      [[3], 6],
+      [[1], 2],
+      [[2], 4],
+    ]);
     expect(entered).toEqual([3, 1, 2]);
     s.reset();
     const f = fail(guest, 'double', { trap: 'boom', times: 1 }); // above the spy: the spy sees nothing
@@ -113,7 +117,11 @@ describe('scoped restore and composition with real patches', () => {
   it('restoring a stub never removes a patch applied before or after it', async () => {
     const { guest, e } = await guestOf();
     const real = (id: string, value: number) =>
-      buildPatch({ wat: `(module (func (export "f") (param i32) (result i32) (i32.const ${value})))`, manifest: { id, sequence: 1, targets: [{ function: 'double', export: 'f' }] }, baseline: calls.bytes });
+      buildPatch({
+        wat: `(module (func (export "f") (param i32) (result i32) (i32.const ${value})))`,
+        manifest: { id, sequence: 1, targets: [{ function: 'double', export: 'f' }] },
+        baseline: calls.bytes,
+      });
     const before = guest.apply(await guest.load((await real('before', 1)).bytes));
     const stub = replace(guest, 'double', () => 2);
     const after = guest.apply(await guest.load((await real('after', 3)).bytes));

@@ -5,7 +5,11 @@ import { readFileSync } from 'node:fs';
 import { buildPatch, Guest, prepare } from 'wasm-hotpatch';
 
 const here = (name: string) => new URL(name, import.meta.url);
-const SET_NAME = 1, AUDIT = 4, BALANCE = 5, ROLE_ADMIN = 7, E_DENIED = -4;
+const SET_NAME = 1,
+  AUDIT = 4,
+  BALANCE = 5,
+  ROLE_ADMIN = 7,
+  E_DENIED = -4;
 
 const baseline = await prepare(readFileSync(here('service.wasm')));
 const guest = await Guest.instantiate(baseline.bytes);
@@ -29,8 +33,10 @@ const setName = (id: number, name: string) => {
 const serve = (from: number, to: number) => {
   for (let n = from; n < to; n++) {
     const id = 1 + (n % 63);
-    if (n % 4 === 0) service.handle(2, id, 10); // deposit
-    else if (n % 4 === 1) service.handle(3, id, 7); // withdraw
+    if (n % 4 === 0)
+      service.handle(2, id, 10); // deposit
+    else if (n % 4 === 1)
+      service.handle(3, id, 7); // withdraw
     else if (n % 4 === 2) setName(id, `user-${n % 1000}`);
     else service.handle(BALANCE, id, 0);
   }

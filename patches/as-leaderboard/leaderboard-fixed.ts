@@ -10,17 +10,17 @@ const LOCKED: usize = TABLE + 4 * 16;
 export function setScore(slot: u32, score: i32): i32 {
   if (load<i32>(LOCKED) !== 0) return -2;
   if (slot >= SLOTS) return -1;
-  store<i32>(TABLE + (<usize>slot << 2), score);
+  store<i32>(TABLE + ((<usize>slot) << 2), score);
   return 0;
 }
 
 export function score(slot: u32): i32 {
-  return slot < SLOTS ? load<i32>(TABLE + (<usize>slot << 2)) : 0;
+  return slot < SLOTS ? load<i32>(TABLE + ((<usize>slot) << 2)) : 0;
 }
 
 export function best(): i32 {
   let top = i32.MIN_VALUE;
-  for (let i: u32 = 0; i < SLOTS; i++) top = max(top, load<i32>(TABLE + (<usize>i << 2)));
+  for (let i: u32 = 0; i < SLOTS; i++) top = max(top, load<i32>(TABLE + ((<usize>i) << 2)));
   return top;
 }
 

@@ -49,7 +49,7 @@ const list = (items: readonly string[], most: number): string => (items.length <
  */
 export function classifyChanges(a: Build, b: Build, changed: readonly [number, number][], canon: Canon, callee: (i: number) => number, options: ClassifyOptions): Classified {
   const [lo, hi] = staticRange(a.module);
-  const inStatics = (v: number): boolean => (v >>> 0) >= lo && (v >>> 0) < hi;
+  const inStatics = (v: number): boolean => v >>> 0 >= lo && v >>> 0 < hi;
   const diffs = changed.map(([oi, ni]) => compareBodies(a, oi, b, ni, canon, callee, lo));
   // Constants that are values (not addresses, not compared): where line numbers can be. An
   // operand is a value passed through a path this analysis does not follow (a loop, a phi).
@@ -133,7 +133,7 @@ function layoutReason(layout: ReadonlyMap<string, ReadonlySet<string>>): DiffRea
 
 /** Without relocations: a function whose differing constants are used as static addresses. */
 function addressReason(d: BodyDiff, name: string, lo: number, hi: number): DiffReason | undefined {
-  const inStatics = (v: number): boolean => (v >>> 0) >= lo && (v >>> 0) < hi;
+  const inStatics = (v: number): boolean => v >>> 0 >= lo && v >>> 0 < hi;
   const addresses = d.constants.filter((c) => (c.use === 'address' || c.use === 'operand') && (inStatics(c.old) || inStatics(c.new)));
   if (d.shape !== 'constants' || (addresses.length === 0 && d.staticOffsets.length === 0)) return undefined;
   const shown = [...addresses.map((c) => `${hex(c.old)} → ${hex(c.new)}`), ...d.staticOffsets.map(([x, y]) => `${hex(x)} → ${hex(y)}`)];
@@ -147,7 +147,19 @@ function addressReason(d: BodyDiff, name: string, lo: number, hi: number): DiffR
 /** Without relocations: carried code that uses, as an address, a static address no old code used. */
 function unseenAddressReasons(a: Build, b: Build, carried: readonly [number, number][], canon: Canon, lo: number, hi: number): DiffReason[] {
   const addressLike = (u: ConstantUse): boolean => u === 'address' || u === 'operand';
-  const candidates = carried.map(([, ni]) => [ni, [...new Set(constantUses(b, ni, canon).filter((c) => addressLike(c.use) && c.value >= lo && c.value < hi).map((c) => c.value))]] as const);
+  const candidates = carried.map(
+    ([, ni]) =>
+      [
+        ni,
+        [
+          ...new Set(
+            constantUses(b, ni, canon)
+              .filter((c) => addressLike(c.use) && c.value >= lo && c.value < hi)
+              .map((c) => c.value),
+          ),
+        ],
+      ] as const,
+  );
   if (candidates.every(([, values]) => values.length === 0)) return [];
   const seen = new Set<number>();
   const m = a.module;

@@ -41,10 +41,8 @@ const REBUILD = 'ship it with a new baseline (prepare the new build)';
 /** A function's name for messages: name section, else export name, else `#N`. */
 export const fname = (m: WasmModule, i: number): string => m.functionNames.get(i) ?? m.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
 /** A global's name for messages: name section, else export name, else `global N`. */
-export const gname = (m: WasmModule, i: number): string =>
-  m.globalNames.get(i) ?? m.exports.find((e) => e.kind === 'global' && e.index === i)?.name ?? `global ${i}`;
-const same = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
-  a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
+export const gname = (m: WasmModule, i: number): string => m.globalNames.get(i) ?? m.exports.find((e) => e.kind === 'global' && e.index === i)?.name ?? `global ${i}`;
+const same = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean => a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
 
 /**
  * Everything outside function bodies that a patch cannot change in a running guest: imports,
@@ -73,14 +71,17 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
   for (const k of newImports) if (!oldImports.has(k) && !shadowKeys(n).has(k)) add('IMPORTS_CHANGED', k, `import ${k} is new: the running guest was instantiated without it; ${REBUILD}`);
   for (const k of oldImports) if (!newImports.has(k)) add('IMPORTS_CHANGED', k, `import ${k} was removed or changed; ${REBUILD}`);
 
-  const exportKey = (e: WasmModule['exports'][number], mapFn: (i: number) => number): string =>
-    `${e.kind} ${e.name} → ${e.kind === 'func' ? mapFn(e.index) : e.index}`;
+  const exportKey = (e: WasmModule['exports'][number], mapFn: (i: number) => number): string => `${e.kind} ${e.name} → ${e.kind === 'func' ? mapFn(e.index) : e.index}`;
   const oldExports = new Set(o.exports.map((e) => exportKey(e, (i) => i)));
   for (const e of n.exports) {
     if (isHookExport(e) && !o.exports.some((x) => x.name === e.name)) continue; // carried as the patch's hook
     if (!oldExports.has(exportKey(e, toOld))) {
       const before = o.exports.find((x) => x.name === e.name);
-      add('EXPORTS_CHANGED', `export ${e.name}`, before ? `export "${e.name}" now names a different ${e.kind}; ${REBUILD}` : `export "${e.name}" is new: hosts of the running guest cannot see it; ${REBUILD}`);
+      add(
+        'EXPORTS_CHANGED',
+        `export ${e.name}`,
+        before ? `export "${e.name}" now names a different ${e.kind}; ${REBUILD}` : `export "${e.name}" is new: hosts of the running guest cannot see it; ${REBUILD}`,
+      );
     }
   }
   const newExportNames = new Set(n.exports.map((e) => e.name));
@@ -171,7 +172,11 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
     const a = o.elements[k];
     const b = n.elements[k];
     if (a && b && elementKey(a, (i) => i) === elementKey(b, toOld)) continue;
-    add('ELEMENTS_CHANGED', `elem[${k}]`, `element segment ${k} (function pointers in table ${b?.table ?? a?.table}) ${!a ? 'is new' : !b ? 'was removed' : 'changed: a function pointer was added, removed or reordered'}; the running guest's table keeps the old entries; ${REBUILD}`);
+    add(
+      'ELEMENTS_CHANGED',
+      `elem[${k}]`,
+      `element segment ${k} (function pointers in table ${b?.table ?? a?.table}) ${!a ? 'is new' : !b ? 'was removed' : 'changed: a function pointer was added, removed or reordered'}; the running guest's table keeps the old entries; ${REBUILD}`,
+    );
   }
 
   if ((o.start === undefined) !== (n.start === undefined) || (n.start !== undefined && toOld(n.start) !== o.start)) {
@@ -186,16 +191,19 @@ export function structuralReasons(oldBuild: Build, newBuild: Build, matching: Ma
   for (const [ni, oi] of matching.newToOld) {
     const before = signatureText(typeOf(o, oi));
     const after = signatureText(typeOf(n, ni));
-    if (before !== after) add('SIGNATURE_CHANGED', fname(n, ni), `\`${fname(n, ni)}\` changed signature ${before} → ${after}: callers in the running guest pass the old arguments; add a new function and keep the old signature, or ${REBUILD}`);
+    if (before !== after)
+      add(
+        'SIGNATURE_CHANGED',
+        fname(n, ni),
+        `\`${fname(n, ni)}\` changed signature ${before} → ${after}: callers in the running guest pass the old arguments; add a new function and keep the old signature, or ${REBUILD}`,
+      );
   }
   return reasons;
 }
 
 /** A function import from the host's shadow state module (`hotpatch.shadow`). */
-export const isShadowImport = (imp: WasmModule['imports'][number]): boolean =>
-  imp.kind === 'func' && imp.module === IMPORT_SHADOW && (SHADOW_FUNCTIONS as readonly string[]).includes(imp.name);
-const shadowKeys = (m: WasmModule): Set<string> =>
-  new Set(m.imports.filter(isShadowImport).map((imp) => `func ${imp.module}.${imp.name} ${signatureText(m.types[imp.typeIndex!]!)}`));
+export const isShadowImport = (imp: WasmModule['imports'][number]): boolean => imp.kind === 'func' && imp.module === IMPORT_SHADOW && (SHADOW_FUNCTIONS as readonly string[]).includes(imp.name);
+const shadowKeys = (m: WasmModule): Set<string> => new Set(m.imports.filter(isShadowImport).map((imp) => `func ${imp.module}.${imp.name} ${signatureText(m.types[imp.typeIndex!]!)}`));
 
 /** An exported function named as a lifecycle hook (`hotpatch_post_revert`, …): the fixed build's hook for the patch. */
 export const isHookExport = (e: WasmModule['exports'][number]): boolean => e.kind === 'func' && (Object.values(HOOKS) as string[]).includes(e.name);

@@ -87,11 +87,25 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
   const imports: Uint8Array[] = [];
   for (const old of funcImports) {
     const newIndex = matching.oldToNew.get(old)!;
-    imports.push(new ByteWriter().name(IMPORT_LIVE).name(`#${old}`).u8(kindByte('func')).u32(typeId(typeOf(n, newIndex))).finish());
+    imports.push(
+      new ByteWriter()
+        .name(IMPORT_LIVE)
+        .name(`#${old}`)
+        .u8(kindByte('func'))
+        .u32(typeId(typeOf(n, newIndex)))
+        .finish(),
+    );
   }
   for (const i of hostImports) {
     const imp = funcImportList[i]!;
-    imports.push(new ByteWriter().name(imp.module).name(imp.name).u8(kindByte('func')).u32(typeId(typeOf(n, i))).finish());
+    imports.push(
+      new ByteWriter()
+        .name(imp.module)
+        .name(imp.name)
+        .u8(kindByte('func'))
+        .u32(typeId(typeOf(n, i)))
+        .finish(),
+    );
   }
   for (const t of tableList) {
     const type = t < importedTables.length ? importedTables[t]! : n.tables[t - importedTables.length]!;
@@ -107,7 +121,15 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
   }
   for (const g of globalList) {
     const type = g < importedGlobals.length ? importedGlobals[g]! : n.globals[g - importedGlobals.length]!.type;
-    imports.push(new ByteWriter().name(IMPORT_BASELINE).name(`global:${g}`).u8(kindByte('global')).u8(valTypeByte(type.type)).u8(type.mutable ? 1 : 0).finish());
+    imports.push(
+      new ByteWriter()
+        .name(IMPORT_BASELINE)
+        .name(`global:${g}`)
+        .u8(kindByte('global'))
+        .u8(valTypeByte(type.type))
+        .u8(type.mutable ? 1 : 0)
+        .finish(),
+    );
   }
   for (const t of tagList) {
     const type = t < importedTags.length ? importedTags[t]! : n.tags[t - importedTags.length]!;
@@ -140,7 +162,17 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
     return new ByteWriter().u32(code.length).bytes(code).finish();
   });
   const functionTypes = carried.map((c) => new ByteWriter().u32(typeId(typeOf(n, c.index))).finish());
-  const exports = carried.flatMap((c, k) => (c.export === undefined ? [] : [new ByteWriter().name(c.export).u8(kindByte('func')).u32(funcBase + k).finish()]));
+  const exports = carried.flatMap((c, k) =>
+    c.export === undefined
+      ? []
+      : [
+          new ByteWriter()
+            .name(c.export)
+            .u8(kindByte('func'))
+            .u32(funcBase + k)
+            .finish(),
+        ],
+  );
 
   // ref.func needs its targets declared; declaring every referenced function is harmless.
   const declared = new ByteWriter().u32(3).u8(0x00).u32(refs.size);
@@ -149,11 +181,19 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
   // Names, so stack traces through the patch say which function and that it is the patch's.
   const names = new ByteWriter().u32(carried.length);
   for (const [k, c] of carried.entries()) names.u32(funcBase + k).name(`${n.functionNames.get(c.index) ?? `#${c.index}`} [patch]`);
-  const nameSection = new ByteWriter().name('name').u8(1).sized((w) => w.bytes(names.finish())).finish();
+  const nameSection = new ByteWriter()
+    .name('name')
+    .u8(1)
+    .sized((w) => w.bytes(names.finish()))
+    .finish();
 
   const ownGlobalEntries = ownList.map((g) => {
     const def = n.globals[g - importedGlobals.length]!;
-    return new ByteWriter().u8(valTypeByte(def.type.type)).u8(def.type.mutable ? 1 : 0).bytes(def.init).finish();
+    return new ByteWriter()
+      .u8(valTypeByte(def.type.type))
+      .u8(def.type.mutable ? 1 : 0)
+      .bytes(def.init)
+      .finish();
   });
   return encodeModule([
     [Section.type, vector(types.map(encodeFuncType))],

@@ -55,13 +55,7 @@ export class Canon {
  * `callee`), types as signature ids, and — with relocations — static addresses as
  * `symbol + addend` instead of numbers, so code that only moved compares equal.
  */
-export function canonicalBody(
-  build: Build,
-  index: number,
-  canon: Canon,
-  callee: (index: number) => number,
-  relocAt?: (position: number, instructionStart: number) => Uint8Array | undefined,
-): string {
+export function canonicalBody(build: Build, index: number, canon: Canon, callee: (index: number) => number, relocAt?: (position: number, instructionStart: number) => Uint8Array | undefined): string {
   const { module, linking } = build;
   const body = module.bodies[index - module.importedFunctions]!;
   const bytes = relocateBody(module.bytes, body, {
@@ -203,14 +197,18 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
       const known = [...(callers.get(i) ?? [])].map(toOld).filter((c): c is number => c !== undefined);
       return known.length === 0 ? undefined : `${signatureText(typeOf(m, i))}|${known.sort((a, b) => a - b).join(',')}`;
     };
-    const oldPlaces = uniqueBy(oldLeft.flatMap((i) => {
-      const key = place(o, i, oldCallers, (c) => (oldToNew.has(c) ? c : undefined));
-      return key === undefined ? [] : [[key, i] as [string, number]];
-    }));
-    const newPlaces = uniqueBy(newLeft.flatMap((i) => {
-      const key = place(n, i, newCallers, (c) => newToOld.get(c));
-      return key === undefined ? [] : [[key, i] as [string, number]];
-    }));
+    const oldPlaces = uniqueBy(
+      oldLeft.flatMap((i) => {
+        const key = place(o, i, oldCallers, (c) => (oldToNew.has(c) ? c : undefined));
+        return key === undefined ? [] : [[key, i] as [string, number]];
+      }),
+    );
+    const newPlaces = uniqueBy(
+      newLeft.flatMap((i) => {
+        const key = place(n, i, newCallers, (c) => newToOld.get(c));
+        return key === undefined ? [] : [[key, i] as [string, number]];
+      }),
+    );
     for (const [key, ni] of newPlaces) {
       const oi = oldPlaces.get(key);
       if (oi !== undefined) pair(ni, oi);

@@ -67,8 +67,7 @@ export interface NotHotpatchable {
   readonly leftOut: readonly LeftOut[];
 }
 
-const name = (build: Build, i: number): string =>
-  build.module.functionNames.get(i) ?? build.module.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
+const name = (build: Build, i: number): string => build.module.functionNames.get(i) ?? build.module.exports.find((e) => e.kind === 'func' && e.index === i)?.name ?? `#${i}`;
 
 /**
  * Builds a patch from two builds of the same program, the way kpatch-build's create-diff-object
@@ -83,10 +82,7 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   const oldModule = parseModule(oldWasm);
   const newModule = parseModule(newWasm);
   if ((await sha256(oldWasm)) !== baseline.source) {
-    throw new HotpatchError(
-      'E_WRONG_BUILD',
-      'the old build is not the one this baseline was prepared from (its SHA-256 differs from the baseline\'s source); pass the exact file given to prepare',
-    );
+    throw new HotpatchError('E_WRONG_BUILD', "the old build is not the one this baseline was prepared from (its SHA-256 differs from the baseline's source); pass the exact file given to prepare");
   }
   const invalid = invalidity(newWasm);
   if (invalid) throw new HotpatchError('E_INVALID_WASM', `the new build is not valid WebAssembly: ${invalid}`);
@@ -94,7 +90,12 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   const newBuild: Build = { module: newModule, linking: readLinking(newModule) };
   const exactStatics = oldBuild.linking !== undefined && newBuild.linking !== undefined;
   // Without relocations on both sides, compare raw constants: symbols on one side only would mismatch.
-  const [a, b]: Build[] = exactStatics ? [oldBuild, newBuild] : [{ ...oldBuild, linking: undefined }, { ...newBuild, linking: undefined }];
+  const [a, b]: Build[] = exactStatics
+    ? [oldBuild, newBuild]
+    : [
+        { ...oldBuild, linking: undefined },
+        { ...newBuild, linking: undefined },
+      ];
 
   const mode: DiffMode = { statics: exactStatics ? 'exact' : 'heuristic', names: oldModule.functionNames.size > 0 && newModule.functionNames.size > 0 };
 
@@ -143,10 +144,19 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     const r = reasons[k]!;
     if (r.code === 'GLOBAL_ADDED' && [...ownGlobals].some((g) => gname(newModule, g) === r.item)) reasons.splice(k, 1);
   }
-  reasons.push(...patchabilityReasons(baseline, changed.map(([oi]) => oi), oldModule));
+  reasons.push(
+    ...patchabilityReasons(
+      baseline,
+      changed.map(([oi]) => oi),
+      oldModule,
+    ),
+  );
   reasons.push(...classified.reasons, ...(exactStatics ? staticReasons(oldBuild, newBuild) : []));
   if (changed.length === 0 && reasons.length === 0) {
-    const why = leftOut.length > 0 ? `only line numbers changed (${leftOut.length} function${leftOut.length === 1 ? '' : 's'} left out; pass carryLineNumbers to carry them)` : 'no function changed between the two builds';
+    const why =
+      leftOut.length > 0
+        ? `only line numbers changed (${leftOut.length} function${leftOut.length === 1 ? '' : 's'} left out; pass carryLineNumbers to carry them)`
+        : 'no function changed between the two builds';
     throw new HotpatchError('E_NOTHING_TO_PATCH', `${why}: nothing to patch`);
   }
 
@@ -234,4 +244,3 @@ function calleesOf(build: Build, fn: number): number[] {
   });
   return out;
 }
-

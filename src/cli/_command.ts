@@ -79,14 +79,18 @@ export function toCommander(def: AnyCommandDef | GroupDef, path: string = def.na
 
 /** A group: its subcommands in help, an unknown one refused with the nearest name, none given a usage error after the help. */
 function groupCommand(def: GroupDef, path: string): Command {
-  const group = strict(new Command(def.name)).description(def.description).summary(def.summary ?? firstSentence(def.description));
+  const group = strict(new Command(def.name))
+    .description(def.description)
+    .summary(def.summary ?? firstSentence(def.description));
   for (const sub of def.commands) group.addCommand(toCommander(sub, `${path} ${sub.name}`));
   group.addHelpText('after', `\nRun wasm-hotpatch ${path} <command> --help for its options and an example.\n`);
   return group;
 }
 
 function leafCommand<A extends Record<string, ArgDef>>(def: CommandDef<A>, path: string): Command {
-  const command = strict(new Command(def.name)).description(def.description).summary(def.summary ?? firstSentence(def.description));
+  const command = strict(new Command(def.name))
+    .description(def.description)
+    .summary(def.summary ?? firstSentence(def.description));
   for (const [name, arg] of Object.entries(def.args)) {
     if (arg.type === 'positional') {
       command.argument(arg.required ? `<${name}>` : `[${name}]`, arg.description);
@@ -145,7 +149,10 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
       process.exitCode = EXIT.usage;
       return;
     }
-    const message = error.message.replace(/^error: /, '').replace(/\.$/, '').replace(/\n\(Did you mean (.*)\?\)$/s, ' (did you mean $1?)');
+    const message = error.message
+      .replace(/^error: /, '')
+      .replace(/\.$/, '')
+      .replace(/\n\(Did you mean (.*)\?\)$/s, ' (did you mean $1?)');
     const path = commandPath(program, argv);
     const hint = `; see wasm-hotpatch ${path.map((name) => `${name} `).join('')}--help`;
     report(argv.includes('--json'), new HotpatchError('E_USAGE', `${message}${hint}`, { cause: error }));

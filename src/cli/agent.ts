@@ -39,7 +39,12 @@ export default defineCommand({
     const traps = Number(args['watch-traps'] ?? '1');
     if (!(Number.isSafeInteger(traps) && traps >= 0)) throw new HotpatchError('E_USAGE', `--watch-traps must be a whole number, not "${args['watch-traps']}"`);
     const heartbeatMs = parseDuration(args.heartbeat ?? '5s', '--heartbeat');
-    const labels = Object.fromEntries((args.label ?? '').split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
+    const labels = Object.fromEntries(
+      (args.label ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((kv) => kv.split('=', 2) as [string, string]),
+    );
     const imports = args.imports ? ((await import(new URL(args.imports, `file://${process.cwd()}/`).href)).default as Record<string, Record<string, unknown>>) : {};
     const guest = await Guest.instantiate(readInput(args.baseline), imports as never, { policy: trusted.length > 0 ? { trustedKeys: trusted } : { requireSignature: false } });
     const fleet = await joinFleet({ ...connectOptions(args, args.host), reconnectForever: true });
@@ -61,7 +66,11 @@ export default defineCommand({
       const s = agent.status!;
       say(args.json, { event: 'status', ...s }, `${s.at} ${s.state}${s.release ? ` (${s.release})` : ''}${s.reason ? `: ${s.reason}` : ''}`);
     });
-    say(args.json, { event: 'joined', host: args.host, ring: args.ring, baseline: guest.manifest.id }, `${paint.ok('joined')} fleet as ${args.host} in ring ${args.ring}, baseline ${guest.manifest.id.slice(0, 12)}…`);
+    say(
+      args.json,
+      { event: 'joined', host: args.host, ring: args.ring, baseline: guest.manifest.id },
+      `${paint.ok('joined')} fleet as ${args.host} in ring ${args.ring}, baseline ${guest.manifest.id.slice(0, 12)}…`,
+    );
     if (args.run) setImmediate(() => (guest.exports[args.run!] as () => unknown)());
     await untilStopped();
     await agent.close();

@@ -68,7 +68,12 @@ export default defineCommand({
           ...(result.added.length ? [`  added    ${result.added.join(', ')}`] : []),
           ...(result.hooks.length ? [`  hooks    ${result.hooks.join(', ')}`] : []),
           ...(result.shadow.length ? [`  shadow   ${result.shadow.join(', ')} (give the guest ShadowState's imports)`] : []),
-          ...(result.leftOut.length ? [`  left out ${result.leftOut.length} item${result.leftOut.length === 1 ? '' : 's'} (functions, data) that differ only in line numbers${args['carry-line-numbers'] ? ' (carried, as asked)' : ''}:`, ...leftOut] : []),
+          ...(result.leftOut.length
+            ? [
+                `  left out ${result.leftOut.length} item${result.leftOut.length === 1 ? '' : 's'} (functions, data) that differ only in line numbers${args['carry-line-numbers'] ? ' (carried, as asked)' : ''}:`,
+                ...leftOut,
+              ]
+            : []),
           ...result.warnings.map((w) => `  ${paint.bad('confirmed')} ${w.code} ${w.item}: ${w.message}`),
           `  statics  ${result.exactStatics ? 'checked exactly (relocations present)' : paint.dim('checked by address constants (link with -Wl,--emit-relocs for an exact check)')}`,
           `  mode     ${mode}`,

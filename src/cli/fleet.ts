@@ -23,16 +23,24 @@ const init = defineCommand({
     server: { type: 'string', value: 'url', description: 'the URL agents and the controller will use (default nats://127.0.0.1:4222)' },
   },
   async run(args) {
-    const hosts = args.hosts.split(',').map((h) => h.trim()).filter(Boolean);
+    const hosts = args.hosts
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
     const { files } = initFleet(args.out, hosts, args.server);
-    emit(args.json, { files }, () => `${paint.ok('wrote')} ${files.length} files to ${args.out} (they hold passwords: keep them owner-only)\nstart the server with: nats-server -js -c ${args.out}/server.conf`);
+    emit(
+      args.json,
+      { files },
+      () => `${paint.ok('wrote')} ${files.length} files to ${args.out} (they hold passwords: keep them owner-only)\nstart the server with: nats-server -js -c ${args.out}/server.conf`,
+    );
   },
 });
 
 const controller = defineCommand({
   name: 'controller',
   summary: 'Run the release controller',
-  description: "Run the release controller (stateless: run one or more, restart at will). Creates the fleet's buckets if missing. Prints one line per change (with --json, one JSON line) until SIGINT or SIGTERM.",
+  description:
+    "Run the release controller (stateless: run one or more, restart at will). Creates the fleet's buckets if missing. Prints one line per change (with --json, one JSON line) until SIGINT or SIGTERM.",
   examples: ['wasm-hotpatch fleet controller --creds fleet/controller.json'],
   args: {
     ...fleetArgs,
@@ -93,7 +101,11 @@ const release = defineCommand({
         ...(args.description ? { description: args.description } : {}),
       }),
     );
-    emit(args.json, created, () => `${paint.ok('released')} ${created.id}: ${created.patches.map((p) => `${p.id} for ${p.baseline.slice(0, 12)}…`).join(', ')} → ${created.rings.map((r) => r.name).join(' → ')}`);
+    emit(
+      args.json,
+      created,
+      () => `${paint.ok('released')} ${created.id}: ${created.patches.map((p) => `${p.id} for ${p.baseline.slice(0, 12)}…`).join(', ')} → ${created.rings.map((r) => r.name).join(' → ')}`,
+    );
   },
 });
 
@@ -103,7 +115,11 @@ const action = (name: OperatorAction, summary: string, description: string) =>
     summary,
     description,
     examples: [`wasm-hotpatch fleet ${name} fix-7 --reason "..."`],
-    args: { id: { type: 'positional', description: 'the release id', required: true }, ...fleetArgs, reason: { type: 'string', value: 'text', description: 'why (kept in the release and the audit stream)' } },
+    args: {
+      id: { type: 'positional', description: 'the release id', required: true },
+      ...fleetArgs,
+      reason: { type: 'string', value: 'text', description: 'why (kept in the release and the audit stream)' },
+    },
     async run(args) {
       const next = await withFleet(args, 'operator', (fleet) => operate(fleet, args.id, name, { ...(args.reason ? { reason: args.reason } : {}), by: process.env.USER ?? 'operator' }));
       emit(args.json, next, () => `${paint.ok(name)} ${next.id}: now ${next.state}${next.rings[next.current] ? ` at ring ${next.rings[next.current]!.name}` : ''}`);

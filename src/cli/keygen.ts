@@ -18,15 +18,20 @@ export default defineCommand({
   async run(args) {
     const existing = [`${args.output}.key`, `${args.output}.pub`].filter((f) => existsSync(f));
     if (existing.length > 0 && !args.force) {
-      throw new HotpatchError('E_EXISTS', `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: refusing to overwrite a key (patches signed with it would no longer verify on new hosts); pass --force to replace it`);
+      throw new HotpatchError(
+        'E_EXISTS',
+        `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: refusing to overwrite a key (patches signed with it would no longer verify on new hosts); pass --force to replace it`,
+      );
     }
     const { privateKey, publicKey } = generateKeys();
     writeOutput(`${args.output}.key`, privateKey);
     chmodSync(`${args.output}.key`, 0o600);
     writeOutput(`${args.output}.pub`, publicKey);
     const id = await keyId(new Uint8Array(createPublicKey(publicKey).export({ type: 'spki', format: 'der' })));
-    emit(args.json, { keyId: id, privateKey: `${args.output}.key`, publicKey: `${args.output}.pub` }, () =>
-      `${paint.ok('key')} ${id}: private ${args.output}.key (keep it secret), public ${args.output}.pub (give it to hosts)`,
+    emit(
+      args.json,
+      { keyId: id, privateKey: `${args.output}.key`, publicKey: `${args.output}.pub` },
+      () => `${paint.ok('key')} ${id}: private ${args.output}.key (keep it secret), public ${args.output}.pub (give it to hosts)`,
     );
   },
 });

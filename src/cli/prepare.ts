@@ -67,13 +67,19 @@ function refuseOverwrite(input: string, output: string): void {
     }
   };
   if (real(input) === real(output)) {
-    throw new HotpatchError('E_USAGE', `-o ${output} is the input: prepare writes a new file and keeps the original build (diff needs it); choose another output, e.g. -o ${output.replace(/(\.wasm)?$/, '.baseline.wasm')}`);
+    throw new HotpatchError(
+      'E_USAGE',
+      `-o ${output} is the input: prepare writes a new file and keeps the original build (diff needs it); choose another output, e.g. -o ${output.replace(/(\.wasm)?$/, '.baseline.wasm')}`,
+    );
   }
 }
 
 /** `--safepoints loops,entries --interval 256` → prepare's safepoint options; an unknown word is refused. */
 function safepointsArg(kinds: string, interval: string | undefined) {
-  const words = kinds.split(',').map((w) => w.trim()).filter(Boolean);
+  const words = kinds
+    .split(',')
+    .map((w) => w.trim())
+    .filter(Boolean);
   const unknown = words.filter((w) => w !== 'loops' && w !== 'entries');
   if (unknown.length > 0 || words.length === 0) {
     throw new HotpatchError('E_BAD_OPTIONS', `--safepoints takes loops, entries or loops,entries, not "${kinds}"`);

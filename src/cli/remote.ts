@@ -50,13 +50,15 @@ export const status = defineCommand({
   examples: ['wasm-hotpatch status --to unix:/tmp/app.sock --json'],
   args: { ...endpointArgs },
   async run(args) {
-    const s = (await endpointRequest(args.to, 'GET', '/status', token(args))) as { baseline: string; patches: { id: string; state: string; sequence: number }[]; functions: { function: string; patch: string }[] };
+    const s = (await endpointRequest(args.to, 'GET', '/status', token(args))) as {
+      baseline: string;
+      patches: { id: string; state: string; sequence: number }[];
+      functions: { function: string; patch: string }[];
+    };
     emit(args.json, s, () =>
-      [
-        `${paint.bold('baseline')} ${s.baseline}`,
-        ...s.patches.map((p) => `  ${p.id.padEnd(24)} sequence ${p.sequence}  ${p.state}`),
-        ...s.functions.map((f) => `  ${f.function} ← ${f.patch}`),
-      ].join('\n'),
+      [`${paint.bold('baseline')} ${s.baseline}`, ...s.patches.map((p) => `  ${p.id.padEnd(24)} sequence ${p.sequence}  ${p.state}`), ...s.functions.map((f) => `  ${f.function} ← ${f.patch}`)].join(
+        '\n',
+      ),
     );
   },
 });

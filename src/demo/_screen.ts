@@ -49,7 +49,12 @@ export function createScreen(out: DemoStream): Screen {
     finish(text) {
       render.done();
       (out as NodeJS.WriteStream).off?.('resize', onResize);
-      out.write(text.split('\n').map((line) => hang(line, out.columns ?? 80, 21)).join('\n'));
+      out.write(
+        text
+          .split('\n')
+          .map((line) => hang(line, out.columns ?? 80, 21))
+          .join('\n'),
+      );
     },
   };
 }

@@ -67,10 +67,14 @@ export class AccountClient {
   ordinary(n: number): number {
     const id = 1 + (n % 63);
     switch (n % 4) {
-      case 0: return this.exports.handle(Request.deposit, id, 10);
-      case 1: return this.exports.handle(Request.withdraw, id, 7);
-      case 2: return this.setName(id, new TextEncoder().encode(`user-${n % 1000}`));
-      default: return this.exports.handle(Request.balance, id, 0);
+      case 0:
+        return this.exports.handle(Request.deposit, id, 10);
+      case 1:
+        return this.exports.handle(Request.withdraw, id, 7);
+      case 2:
+        return this.setName(id, new TextEncoder().encode(`user-${n % 1000}`));
+      default:
+        return this.exports.handle(Request.balance, id, 0);
     }
   }
 

@@ -91,8 +91,10 @@ export function lostRequests(host: SimHost): number {
 
 /** Stops every host's agent and connection. */
 export async function stopHosts(hosts: readonly SimHost[]): Promise<void> {
-  await Promise.all(hosts.map(async (h) => {
-    await h.agent.close();
-    await h.fleet.close();
-  }));
+  await Promise.all(
+    hosts.map(async (h) => {
+      await h.agent.close();
+      await h.fleet.close();
+    }),
+  );
 }

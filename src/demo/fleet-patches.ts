@@ -31,7 +31,11 @@ export async function fleetPatches(privateKey?: string): Promise<{ bad: Uint8Arr
   const sign = async (bytes: Uint8Array): Promise<Uint8Array> => (privateKey ? (await signPatch(bytes, privateKey)).bytes : bytes);
   const fixWat = readFileSync(new URL('../../patches/account-service/fix-name-overflow.wat', import.meta.url), 'utf8');
   const bad = await buildPatch({ wat: BAD_WAT, manifest: { id: 'name-check-1', sequence: 2, description: 'set_name: refuse over-long names (traps on 7-byte names)', targets: target }, baseline });
-  const fix = await buildPatch({ wat: fixWat, manifest: { id: 'name-check-2', sequence: 3, cumulative: true, description: 'set_name: refuse names without room for the terminator', targets: target }, baseline });
+  const fix = await buildPatch({
+    wat: fixWat,
+    manifest: { id: 'name-check-2', sequence: 3, cumulative: true, description: 'set_name: refuse names without room for the terminator', targets: target },
+    baseline,
+  });
   const oldFix = await buildPatch({ wat: fixWat, manifest: { id: 'name-check-0', sequence: 1, cumulative: true, description: 'an older build of the fix', targets: target }, baseline });
   return {
     bad: await sign(bad.bytes),

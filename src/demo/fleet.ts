@@ -74,7 +74,14 @@ async function main(): Promise<number> {
   const keys = generateKeys();
   const patches = await fleetPatches(keys.privateKey);
   say(`nats-server ${server.url}; starting ${RINGS.reduce((n, r) => n + r.hosts, 0)} hosts in rings ${RINGS.map((r) => `${r.name} (${r.hosts})`).join(', ')}`);
-  const hosts = await startHosts({ servers: server.url, publicKey: keys.publicKey, rings: RINGS, quotaEvery: 10, prefix: 'host', agent: { heartbeatMs: 1_000, applyOptions: { watch: { traps: 1 } } } });
+  const hosts = await startHosts({
+    servers: server.url,
+    publicKey: keys.publicKey,
+    rings: RINGS,
+    quotaEvery: 10,
+    prefix: 'host',
+    agent: { heartbeatMs: 1_000, applyOptions: { watch: { traps: 1 } } },
+  });
   const load = drive(hosts);
   const controllerConnection = await openFleet(await connectNats({ servers: server.url, name: 'controller' }));
   const controller = await Controller.start(controllerConnection, { intervalMs: 200 });

@@ -139,7 +139,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       exploitsTried: last.attempts,
       exploitsSucceeded: { unpatched: last.escalations - escalationsWhilePatched, patched: escalationsWhilePatched },
       applyLatencyUs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), trials: sorted.length },
-      stateChecksum: ((await guest.call('state_checksum')) as number >>> 0).toString(16).padStart(8, '0'),
+      stateChecksum: (((await guest.call('state_checksum')) as number) >>> 0).toString(16).padStart(8, '0'),
       bankTotalKept: (await guest.call('bank_ok')) === 1,
       ranUntilStopped: guest.ended?.notice === 'returned',
     };

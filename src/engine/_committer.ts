@@ -42,7 +42,13 @@ function committerBytes(): Uint8Array {
       })
       .finish();
   return encodeModule([
-    [Section.type, typeSection([{ params: ['i32', 'funcref', 'i32'], results: [] }, { params: ['i32'], results: [] }])],
+    [
+      Section.type,
+      typeSection([
+        { params: ['i32', 'funcref', 'i32'], results: [] },
+        { params: ['i32'], results: [] },
+      ]),
+    ],
     [
       Section.import,
       vector([

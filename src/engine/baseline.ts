@@ -84,7 +84,10 @@ export class Baseline {
       bytes = unzlibSync(new Uint8Array(compressed));
     } else {
       if (!this.#bytes) {
-        throw new HotpatchError('E_ORIGINALS_UNAVAILABLE', 'this baseline rebuilds its originals from its own bytes, and the guest was adopted without them: pass { baselineBytes } to Guest.adopt (or prepare with originals "embedded")');
+        throw new HotpatchError(
+          'E_ORIGINALS_UNAVAILABLE',
+          'this baseline rebuilds its originals from its own bytes, and the guest was adopted without them: pass { baselineBytes } to Guest.adopt (or prepare with originals "embedded")',
+        );
       }
       bytes = deriveOriginals(this.#bytes, this.manifest);
     }
@@ -146,7 +149,10 @@ export async function instantiateBaseline(source: Uint8Array | ArrayBuffer | Web
 export function manifestOf(module: WebAssembly.Module): BaselineManifest {
   const sections = WebAssembly.Module.customSections(module, BASELINE_SECTION);
   if (sections.length !== 1) {
-    throw new HotpatchError('E_NOT_A_BASELINE', `not a baseline: ${sections.length === 0 ? 'no' : sections.length} "${BASELINE_SECTION}" section${sections.length === 0 ? '' : 's'} (run \`wasm-hotpatch prepare\` first)`);
+    throw new HotpatchError(
+      'E_NOT_A_BASELINE',
+      `not a baseline: ${sections.length === 0 ? 'no' : sections.length} "${BASELINE_SECTION}" section${sections.length === 0 ? '' : 's'} (run \`wasm-hotpatch prepare\` first)`,
+    );
   }
   return parseBaselineManifest(new Uint8Array(sections[0]!));
 }

@@ -15,10 +15,7 @@ export class GuestEvent extends Event {
   readonly commit: number | undefined;
   readonly error: HotpatchError | undefined;
 
-  constructor(
-    type: GuestEventType,
-    init: { patch?: string | undefined; duration: number; commit?: number; error?: HotpatchError },
-  ) {
+  constructor(type: GuestEventType, init: { patch?: string | undefined; duration: number; commit?: number; error?: HotpatchError }) {
     super(type);
     this.patch = init.patch;
     this.duration = init.duration;

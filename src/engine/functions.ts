@@ -36,5 +36,10 @@ export function functionPatch(loader: Loader, baseline: string, owner: object, i
     description,
     targets: targets.map((t) => ({ function: t.name, export: t.name })),
   };
-  return new Patch(manifest, emptyInstance(), targets.map((t) => t.fn.name), { slots, refs, hooks: {}, owner });
+  return new Patch(
+    manifest,
+    emptyInstance(),
+    targets.map((t) => t.fn.name),
+    { slots, refs, hooks: {}, owner },
+  );
 }

@@ -107,7 +107,6 @@ export class Guest extends EventTarget {
     });
   }
 
-
   /**
    * Compiles and instantiates a baseline, verifying its id against its bytes.
    * @throws HotpatchError E_NOT_WASM, E_INVALID_WASM, E_NOT_A_BASELINE, E_MANIFEST_INVALID, E_BASELINE_TAMPERED, E_INSTANTIATE_FAILED
@@ -373,7 +372,14 @@ export class Guest extends EventTarget {
 
   #watchWrappers(p: Patch, inner: PatchInternals, watch: WatchOptions): Function[] {
     const signatures = Array.from(inner.slots, (slot) => this.#baseline.bySlot(slot).signature);
-    return watchWrappers(p, inner.refs, signatures, watch, (failure) => this.#rollBack(p, failure), () => this.#slots.unwatch(p));
+    return watchWrappers(
+      p,
+      inner.refs,
+      signatures,
+      watch,
+      (failure) => this.#rollBack(p, failure),
+      () => this.#slots.unwatch(p),
+    );
   }
 
   /** Takes a patch out because a health check failed, and says so in its state. */

@@ -106,7 +106,9 @@ export class Loader {
       const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
       checkSize(data, this.#policy);
       if (signaturesRequired(this.#policy)) {
-        throw patchRejected(undefined, [{ code: 'E_UNSIGNED', message: 'this guest requires signed patches, and signatures verify asynchronously: use load(), or verify in the host before sending (WorkerGuest does)' }]);
+        throw patchRejected(undefined, [
+          { code: 'E_UNSIGNED', message: 'this guest requires signed patches, and signatures verify asynchronously: use load(), or verify in the host before sending (WorkerGuest does)' },
+        ]);
       }
       const begun = this.#begin(data, options, ids);
       let module = options.module;
@@ -132,7 +134,13 @@ export class Loader {
     const { manifest, check } = this.#check(data, options, (x) => (ids.id = x));
     const slots = Int32Array.from(check.targets, (t) => t.slot);
     this.#slots.prime(slots);
-    const staged = slots.length >= COMMITTER_MIN_TARGETS ? stageCommitter(slots, check.targets.map((t) => this.#slots.restore(t.slot))) : undefined;
+    const staged =
+      slots.length >= COMMITTER_MIN_TARGETS
+        ? stageCommitter(
+            slots,
+            check.targets.map((t) => this.#slots.restore(t.slot)),
+          )
+        : undefined;
     return { manifest, check, slots, staged };
   }
 
@@ -192,7 +200,12 @@ export class Loader {
       }
     }
     const inner: PatchInternals = { slots, refs, ...(committer ? { committer } : {}), hooks, owner: this.#owner };
-    const loaded = new Patch(manifest, instance, check.targets.map((t) => t.fn.name), inner);
+    const loaded = new Patch(
+      manifest,
+      instance,
+      check.targets.map((t) => t.fn.name),
+      inner,
+    );
     this.#patches.add(loaded);
     this.#emit('loaded', { patch: manifest.id, duration: now() - start });
     return loaded;

@@ -121,7 +121,10 @@ export class Slots {
    * wrappers, one per slot) the slots get those and `p` counts as watched.
    */
   apply(p: Patch, inner: PatchInternals, wrappers?: readonly Function[]): number {
-    const ms = wrappers || !inner.committer ? this.#commit(inner.slots.length, inner.slots, wrappers ?? inner.refs, 1, undefined, false, true) : this.#commit(0, inner.slots, inner.refs, 1, inner.committer, false, true);
+    const ms =
+      wrappers || !inner.committer
+        ? this.#commit(inner.slots.length, inner.slots, wrappers ?? inner.refs, 1, undefined, false, true)
+        : this.#commit(0, inner.slots, inner.refs, 1, inner.committer, false, true);
     this.#stacks.push(p, inner.slots);
     if (wrappers) this.#wrapped.set(p, wrappers);
     return ms;
@@ -156,7 +159,8 @@ export class Slots {
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;
       const below = this.#stacks.below(slot, p);
-      if (below === null) allRestore = false; // a newer patch owns the slot and keeps it
+      if (below === null)
+        allRestore = false; // a newer patch owns the slot and keeps it
       else if (below === undefined) n = this.#stage(n, slot, this.restore(slot), 0);
       else {
         allRestore = false;

@@ -65,7 +65,5 @@ export class HostLevel {
 
 /** The patches a guest has applied, bottom first. */
 export function appliedInOrder(status: GuestStatus): GuestStatus['patches'] {
-  return status.patches
-    .filter((p) => p.state === 'applied')
-    .sort((a, b) => (a.appliedAt ?? '').localeCompare(b.appliedAt ?? '') || a.sequence - b.sequence);
+  return status.patches.filter((p) => p.state === 'applied').sort((a, b) => (a.appliedAt ?? '').localeCompare(b.appliedAt ?? '') || a.sequence - b.sequence);
 }

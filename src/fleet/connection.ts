@@ -72,7 +72,10 @@ export async function createFleet(nc: NatsConnection, layout: FleetLayout = {}):
     await kvm.create(BUCKETS.presence, { history: 1, ttl: layout.presenceTtlMs ?? 15_000 });
     await new Objm(js).create(BUCKETS.patches);
     const jsm = await jetstreamManager(nc);
-    const exists = await jsm.streams.info(BUCKETS.audit).then(() => true, () => false);
+    const exists = await jsm.streams.info(BUCKETS.audit).then(
+      () => true,
+      () => false,
+    );
     if (!exists) await jsm.streams.add({ name: BUCKETS.audit, subjects: [`${AUDIT_SUBJECT}.>`], max_msgs: 1_000_000 });
   } catch (cause) {
     throw new HotpatchError('E_IO', `cannot create the fleet's buckets: ${(cause as Error).message}`, { cause });
@@ -87,12 +90,7 @@ export async function openFleet(nc: NatsConnection): Promise<FleetConnection> {
   const js = jetstream(nc);
   const kvm = new Kvm(js);
   try {
-    const [desired, status, presence, patches] = await Promise.all([
-      kvm.open(BUCKETS.desired),
-      kvm.open(BUCKETS.status),
-      kvm.open(BUCKETS.presence),
-      new Objm(js).open(BUCKETS.patches),
-    ]);
+    const [desired, status, presence, patches] = await Promise.all([kvm.open(BUCKETS.desired), kvm.open(BUCKETS.status), kvm.open(BUCKETS.presence), new Objm(js).open(BUCKETS.patches)]);
     return {
       nc,
       js,

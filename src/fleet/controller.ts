@@ -43,7 +43,11 @@ async function advance(fleet: FleetConnection, release: Release, hosts: HostsSna
   if (gate.failed) {
     const done = await updateRelease(fleet, release.id, (r) =>
       still(r)
-        ? withProgress({ ...r, state: 'paused', reason: `ring ${ring.name}: ${gate.failed}` }, ring.name, (p) => ({ ...p, failed: gate.failed!, ...(r.rollbackOnFailure ? { rolledBackAt: iso(now) } : {}) }))
+        ? withProgress({ ...r, state: 'paused', reason: `ring ${ring.name}: ${gate.failed}` }, ring.name, (p) => ({
+            ...p,
+            failed: gate.failed!,
+            ...(r.rollbackOnFailure ? { rolledBackAt: iso(now) } : {}),
+          }))
         : undefined,
     );
     return done && `paused: ring ${ring.name} failed its gate (${gate.failed})${release.rollbackOnFailure ? '; rolled the ring back' : ''}`;

@@ -39,6 +39,8 @@ export function readGate(release: Release, ring: RingSpec, snapshot: HostsSnapsh
     good,
     failures: failed.length,
     holds,
-    ...(failed.length > ring.maxFailures ? { failed: `${failed.length} host${failed.length === 1 ? '' : 's'} failed (limit ${ring.maxFailures}): ${failed.slice(0, 5).join('; ')}${failed.length > 5 ? '; …' : ''}` } : {}),
+    ...(failed.length > ring.maxFailures
+      ? { failed: `${failed.length} host${failed.length === 1 ? '' : 's'} failed (limit ${ring.maxFailures}): ${failed.slice(0, 5).join('; ')}${failed.length > 5 ? '; …' : ''}` }
+      : {}),
   };
 }

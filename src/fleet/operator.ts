@@ -53,4 +53,3 @@ export async function operate(fleet: FleetConnection, id: string, action: Operat
   await fleet.audit(`controller.${action}`, { release: id, what: action, reason, by: options.by ?? 'operator' });
   return next;
 }
-

@@ -46,7 +46,8 @@ function ringSpecs(options: ReleaseOptions): RingSpec[] {
     if (seen.has(spec.name)) throw new HotpatchError('E_USAGE', `ring "${spec.name}" is named twice`);
     seen.add(spec.name);
     if (!(spec.minShare >= 0 && spec.minShare <= 1)) throw new HotpatchError('E_USAGE', `ring "${spec.name}": minShare must be between 0 and 1`);
-    if (![spec.soakMs, spec.deferMs, spec.maxFailures].every((n) => Number.isFinite(n) && n >= 0)) throw new HotpatchError('E_USAGE', `ring "${spec.name}": soak, deferral and failures must be numbers ≥ 0`);
+    if (![spec.soakMs, spec.deferMs, spec.maxFailures].every((n) => Number.isFinite(n) && n >= 0))
+      throw new HotpatchError('E_USAGE', `ring "${spec.name}": soak, deferral and failures must be numbers ≥ 0`);
   }
   return specs;
 }

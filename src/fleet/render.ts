@@ -29,13 +29,21 @@ export function renderRingTable(report: ComplianceReport): string {
 /** Columns padded to their widest cell; the first column left-aligned, the rest right-aligned. */
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** The compliance line every summary ends with. */
 export function complianceLine(report: ComplianceReport): string {
   const pct = report.eligible === 0 ? 100 : (100 * report.compliant) / report.eligible;
-  const time = report.timeToObjective === undefined ? `${Math.round(report.objective * 100)}% not reached yet` : `${Math.round(report.objective * 100)}% reached after ${formatDuration(report.timeToObjective)}`;
+  const time =
+    report.timeToObjective === undefined ? `${Math.round(report.objective * 100)}% not reached yet` : `${Math.round(report.objective * 100)}% reached after ${formatDuration(report.timeToObjective)}`;
   return `compliant ${report.compliant} of ${report.eligible} eligible hosts (${pct.toFixed(1)}%); ${time}`;
 }
 
@@ -61,7 +69,12 @@ export function renderReport(report: ComplianceReport): string {
   const r = report.release;
   out.push(r ? `release ${r.id} (${r.state}${r.ring && r.state !== 'complete' ? `, at ring ${r.ring}` : ''}): ${r.description}` : 'no release yet');
   out.push('', renderRingTable(report), '');
-  out.push(table([['baseline', 'patch', ...REPORT_STATES.map((s) => SHORT[s])], ...report.byBaseline.map((b) => [`${b.baseline.slice(0, 12)}…`, b.patch ?? '—', ...REPORT_STATES.map((s) => String(b.counts[s] || '·'))])]));
+  out.push(
+    table([
+      ['baseline', 'patch', ...REPORT_STATES.map((s) => SHORT[s])],
+      ...report.byBaseline.map((b) => [`${b.baseline.slice(0, 12)}…`, b.patch ?? '—', ...REPORT_STATES.map((s) => String(b.counts[s] || '·'))]),
+    ]),
+  );
   const named = report.hosts.filter((h) => h.state !== 'applied' && h.state !== 'unapplied');
   if (named.length > 0) {
     out.push('', 'hosts needing attention:');

@@ -67,7 +67,10 @@ function curveOf(release: Release | undefined, rows: readonly ReportHost[], snap
   if (!release || eligible === 0) return [];
   const start = Date.parse(release.createdAt);
   const since = new Map(snapshot.hosts.map((h) => [h.host, Date.parse(h.since)]));
-  const times = rows.filter((r) => r.state === 'applied').map((r) => Math.max(0, (since.get(r.host) ?? start) - start)).sort((a, b) => a - b);
+  const times = rows
+    .filter((r) => r.state === 'applied')
+    .map((r) => Math.max(0, (since.get(r.host) ?? start) - start))
+    .sort((a, b) => a - b);
   return times.map((t, i) => [t, (i + 1) / eligible]);
 }
 
@@ -90,7 +93,16 @@ export function complianceOf(release: Release | undefined, snapshot: HostsSnapsh
   return {
     at: new Date(snapshot.at).toISOString(),
     ...(release
-      ? { release: { id: release.id, state: release.state, createdAt: release.createdAt, description: release.description, ...(release.completedAt ? { completedAt: release.completedAt } : {}), ...(release.rings[release.current] ? { ring: release.rings[release.current]!.name } : {}) } }
+      ? {
+          release: {
+            id: release.id,
+            state: release.state,
+            createdAt: release.createdAt,
+            description: release.description,
+            ...(release.completedAt ? { completedAt: release.completedAt } : {}),
+            ...(release.rings[release.current] ? { ring: release.rings[release.current]!.name } : {}),
+          },
+        }
       : {}),
     hosts: rows,
     byRing: [...byRing].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)).map(([ring, counts]) => ({ ring, counts })),

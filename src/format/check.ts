@@ -20,10 +20,7 @@ export const HOOKS = {
 } as const;
 
 /** How one import of a patch is satisfied. */
-export type ImportBinding =
-  | { readonly kind: 'live' | 'original'; readonly fn: BaselineFunction }
-  | { readonly kind: 'baseline'; readonly export: string }
-  | { readonly kind: 'host' };
+export type ImportBinding = { readonly kind: 'live' | 'original'; readonly fn: BaselineFunction } | { readonly kind: 'baseline'; readonly export: string } | { readonly kind: 'host' };
 
 /** A target resolved against the baseline. */
 export interface ResolvedTarget {
@@ -104,13 +101,7 @@ function sameType(a: FuncType, text: string): boolean {
  * signatures, imports, hooks, and that instantiating it cannot write to the baseline.
  * `hostImports` lists `module.name` imports the host's policy allows.
  */
-export function checkPatch(
-  baseline: BaselineManifest,
-  functions: FunctionIndex,
-  patch: WasmModule,
-  manifest: PatchManifest,
-  hostImports: ReadonlySet<string>,
-): PatchCheck {
+export function checkPatch(baseline: BaselineManifest, functions: FunctionIndex, patch: WasmModule, manifest: PatchManifest, hostImports: ReadonlySet<string>): PatchCheck {
   const problems: Problem[] = [];
   const problem = (code: Problem['code'], message: string, path?: string): void => {
     problems.push(path === undefined ? { code, message } : { code, message, path });
@@ -144,11 +135,7 @@ export function checkPatch(
     }
     const type = functionType(patch, exp.index);
     if (!sameType(type, fn.signature)) {
-      problem(
-        'E_SIGNATURE_MISMATCH',
-        `${path}: "${t.export}" has signature ${signatureText(type)} but "${fn.name}" has ${fn.signature}`,
-        path,
-      );
+      problem('E_SIGNATURE_MISMATCH', `${path}: "${t.export}" has signature ${signatureText(type)} but "${fn.name}" has ${fn.signature}`, path);
       return;
     }
     if (fn.slot !== undefined) targets.push({ fn, slot: fn.slot, export: t.export });
@@ -200,7 +187,7 @@ export function checkPatch(
     problem('E_PATCH_HAS_START', 'the patch has a start function: loading it would run code before it is applied', 'start');
   }
   if (patch.data.some((d) => d.mode === 'active' && d.memory < patch.importedMemories)) {
-    problem('E_PATCH_WRITES_BASELINE', 'the patch has active data segments that would write the baseline\'s memory when loaded; use passive segments and memory.init in a hook', 'data');
+    problem('E_PATCH_WRITES_BASELINE', "the patch has active data segments that would write the baseline's memory when loaded; use passive segments and memory.init in a hook", 'data');
   }
   patch.elements.forEach((seg, i) => {
     if (seg.mode === 'active' && seg.table < patch.importedTables) {

@@ -99,14 +99,38 @@ export function readInstruction(r: ByteReader, out: Instruction): void {
     out.index = r.u32();
   };
   switch (op) {
-    case 0x00: case 0x01: case 0x05: case 0x0b: case 0x0f: case 0x19: case 0x1a: case 0x1b:
+    case 0x00:
+    case 0x01:
+    case 0x05:
+    case 0x0b:
+    case 0x0f:
+    case 0x19:
+    case 0x1a:
+    case 0x1b:
     case 0xd1:
       break;
-    case 0x02: case 0x03: case 0x04: case 0x06:
+    case 0x02:
+    case 0x03:
+    case 0x04:
+    case 0x06:
       skipBlockType(r);
       break;
-    case 0x07: case 0x08: case 0x09: case 0x0c: case 0x0d: case 0x10: case 0x12: case 0x18:
-    case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2:
+    case 0x07:
+    case 0x08:
+    case 0x09:
+    case 0x0c:
+    case 0x0d:
+    case 0x10:
+    case 0x12:
+    case 0x18:
+    case 0x20:
+    case 0x21:
+    case 0x22:
+    case 0x23:
+    case 0x24:
+    case 0x25:
+    case 0x26:
+    case 0xd2:
       index();
       break;
     case 0x0e: {
@@ -114,7 +138,8 @@ export function readInstruction(r: ByteReader, out: Instruction): void {
       for (let i = 0; i <= n; i++) r.u32();
       break;
     }
-    case 0x11: case 0x13:
+    case 0x11:
+    case 0x13:
       index(); // type index
       r.u32(); // table index
       break;
@@ -123,28 +148,62 @@ export function readInstruction(r: ByteReader, out: Instruction): void {
       for (let i = 0; i < n; i++) skipBlockType(r);
       break;
     }
-    case 0x3f: case 0x40:
+    case 0x3f:
+    case 0x40:
       r.u32();
       break;
-    case 0x41: r.s32(); break;
-    case 0x42: r.s64(); break;
-    case 0x43: r.skip(4); break;
-    case 0x44: r.skip(8); break;
-    case 0xd0: skipBlockType(r); break;
+    case 0x41:
+      r.s32();
+      break;
+    case 0x42:
+      r.s64();
+      break;
+    case 0x43:
+      r.skip(4);
+      break;
+    case 0x44:
+      r.skip(8);
+      break;
+    case 0xd0:
+      skipBlockType(r);
+      break;
     case 0xfc: {
       const sub = r.u32();
       out.sub = sub;
       if (sub <= 7) break; // saturating truncations
       switch (sub) {
-        case 8: index(); r.u32(); break; // memory.init data, mem
-        case 9: index(); break; // data.drop
-        case 10: r.u32(); r.u32(); break; // memory.copy
-        case 11: r.u32(); break; // memory.fill
-        case 12: index(); r.u32(); break; // table.init elem, table
-        case 13: index(); break; // elem.drop
-        case 14: index(); r.u32(); break; // table.copy
-        case 15: case 16: case 17: index(); break; // table.grow/size/fill
-        default: unsupported(`0xfc ${sub}`, start);
+        case 8:
+          index();
+          r.u32();
+          break; // memory.init data, mem
+        case 9:
+          index();
+          break; // data.drop
+        case 10:
+          r.u32();
+          r.u32();
+          break; // memory.copy
+        case 11:
+          r.u32();
+          break; // memory.fill
+        case 12:
+          index();
+          r.u32();
+          break; // table.init elem, table
+        case 13:
+          index();
+          break; // elem.drop
+        case 14:
+          index();
+          r.u32();
+          break; // table.copy
+        case 15:
+        case 16:
+        case 17:
+          index();
+          break; // table.grow/size/fill
+        default:
+          unsupported(`0xfc ${sub}`, start);
       }
       break;
     }
@@ -154,8 +213,10 @@ export function readInstruction(r: ByteReader, out: Instruction): void {
       if (sub <= 11 || sub === 92 || sub === 93) skipMemarg(r);
       else if (sub === 12 || sub === 13) r.skip(16);
       else if (sub >= 21 && sub <= 34) r.skip(1);
-      else if (sub >= 84 && sub <= 91) { skipMemarg(r); r.skip(1); }
-      else if (sub > 0xff) unsupported(`relaxed SIMD 0xfd ${sub}`, start);
+      else if (sub >= 84 && sub <= 91) {
+        skipMemarg(r);
+        r.skip(1);
+      } else if (sub > 0xff) unsupported(`relaxed SIMD 0xfd ${sub}`, start);
       break;
     }
     case 0xfe: {

@@ -338,9 +338,7 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
   if (!(typeof original.table === 'number' || typeof original.section === 'string' || original.derived === 'entry')) c.fail('original', 'must name a table base, a section, or derived: "entry"');
   const noOriginal = m.noOriginal === undefined ? undefined : c.object(m.noOriginal, 'noOriginal');
   const sp = m.safepoints === undefined ? undefined : c.object(m.safepoints, 'safepoints');
-  const safepoints = sp
-    ? { loops: sp.loops === true, entries: sp.entries === true, interval: c.int(sp, 'interval', 'safepoints.interval', 1), slot: c.int(sp, 'slot', 'safepoints.slot') }
-    : undefined;
+  const safepoints = sp ? { loops: sp.loops === true, entries: sp.entries === true, interval: c.int(sp, 'interval', 'safepoints.interval', 1), slot: c.int(sp, 'slot', 'safepoints.slot') } : undefined;
   const manifest: BaselineManifest = {
     format,
     id: c.string(m, 'id'),

@@ -221,10 +221,7 @@ export function parseModule(bytes: Uint8Array): WasmModule {
   }
   const version = bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24);
   if (version !== 1) {
-    throw new HotpatchError(
-      'E_UNSUPPORTED_FEATURE',
-      version === 0x1000d ? 'unsupported feature: component model (this is a component, not a core module)' : `unsupported binary version ${version}`,
-    );
+    throw new HotpatchError('E_UNSUPPORTED_FEATURE', version === 0x1000d ? 'unsupported feature: component model (this is a component, not a core module)' : `unsupported binary version ${version}`);
   }
   const r = new ByteReader(bytes, 8);
   const sections: Section[] = [];
@@ -272,9 +269,7 @@ export function parseModule(bytes: Uint8Array): WasmModule {
           const form = s.u8();
           if (form !== 0x60) {
             throw new HotpatchError(
-              form === 0x4e || form === 0x50 || form === 0x4f || form === 0x5f || form === 0x5e
-                ? 'E_UNSUPPORTED_FEATURE'
-                : 'E_INVALID_WASM',
+              form === 0x4e || form === 0x50 || form === 0x4f || form === 0x5f || form === 0x5e ? 'E_UNSUPPORTED_FEATURE' : 'E_INVALID_WASM',
               form === 0x4e || form === 0x50 || form === 0x4f || form === 0x5f || form === 0x5e
                 ? 'unsupported feature: garbage collection (recursive or struct/array types)'
                 : `malformed module: type form 0x${form.toString(16)}`,
@@ -293,12 +288,24 @@ export function parseModule(bytes: Uint8Array): WasmModule {
           const name = s.name();
           const kind = s.u8();
           switch (kind) {
-            case 0: imports.push({ module, name, kind: 'func', typeIndex: s.u32() }); break;
-            case 1: imports.push({ module, name, kind: 'table', table: tableType(s) }); break;
-            case 2: imports.push({ module, name, kind: 'memory', memory: limits(s) }); break;
-            case 3: imports.push({ module, name, kind: 'global', global: globalType(s) }); break;
-            case 4: s.u8(); imports.push({ module, name, kind: 'tag', typeIndex: s.u32() }); break;
-            default: throw new HotpatchError('E_INVALID_WASM', `malformed module: import kind ${kind}`);
+            case 0:
+              imports.push({ module, name, kind: 'func', typeIndex: s.u32() });
+              break;
+            case 1:
+              imports.push({ module, name, kind: 'table', table: tableType(s) });
+              break;
+            case 2:
+              imports.push({ module, name, kind: 'memory', memory: limits(s) });
+              break;
+            case 3:
+              imports.push({ module, name, kind: 'global', global: globalType(s) });
+              break;
+            case 4:
+              s.u8();
+              imports.push({ module, name, kind: 'tag', typeIndex: s.u32() });
+              break;
+            default:
+              throw new HotpatchError('E_INVALID_WASM', `malformed module: import kind ${kind}`);
           }
         }
         break;
@@ -525,11 +532,7 @@ export function customSections(module: WasmModule, name: string): Section[] {
 }
 
 /** Iterates over every instruction of a function body. */
-export function forEachInstruction(
-  bytes: Uint8Array,
-  body: FunctionBody,
-  visit: (ins: ReturnType<typeof newInstruction>) => void,
-): void {
+export function forEachInstruction(bytes: Uint8Array, body: FunctionBody, visit: (ins: ReturnType<typeof newInstruction>) => void): void {
   const r = new ByteReader(bytes, body.codeStart, body.end);
   const ins = newInstruction();
   while (!r.done) {

@@ -34,7 +34,10 @@ export function buildOriginals(
     // Size prefixes re-encoded minimally, so a module built here and one derived from the
     // baseline (deriveOriginals) are byte for byte the same when their bodies are.
     const b = module.bodies[index - module.importedFunctions]!;
-    return new ByteWriter().u32(b.end - b.bodyStart).bytes(module.bytes.subarray(b.bodyStart, b.end)).finish();
+    return new ByteWriter()
+      .u32(b.end - b.bodyStart)
+      .bytes(module.bytes.subarray(b.bodyStart, b.end))
+      .finish();
   },
 ): Originals {
   const unavailable = new Map<number, string>();
@@ -46,7 +49,7 @@ export function buildOriginals(
     const seen: number[] = [];
     forEachInstruction(module.bytes, b, (ins) => {
       if (ins.op === Op.prefixFC && (ins.sub === 8 || ins.sub === 9 || ins.sub === 12 || ins.sub === 13)) {
-        reason ??= 'its body uses the baseline\'s data or element segments (memory.init, data.drop, table.init, elem.drop)';
+        reason ??= "its body uses the baseline's data or element segments (memory.init, data.drop, table.init, elem.drop)";
       } else if (ins.op === Op.refFunc) {
         seen.push(ins.index);
       }
@@ -68,20 +71,35 @@ export function buildOriginals(
   const imports: Uint8Array[] = [];
   for (let i = 0; i < total; i++) imports.push(new ByteWriter().name(ORIGINALS_LIVE).name(String(i)).u8(kindByte('func')).u32(typeOf(i)).finish());
   const tableTypes = [...module.imports.filter((i) => i.kind === 'table').map((i) => i.table!), ...module.tables];
-  for (const [i, t] of tableTypes.slice(0, exported.tables.length).entries()) imports.push(writeTableType(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tables[i]!.export).u8(kindByte('table')), t).finish());
+  for (const [i, t] of tableTypes.slice(0, exported.tables.length).entries())
+    imports.push(writeTableType(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tables[i]!.export).u8(kindByte('table')), t).finish());
   const memoryTypes = [...module.imports.filter((i) => i.kind === 'memory').map((i) => i.memory!), ...module.memories];
-  for (const [i, m] of memoryTypes.slice(0, exported.memories.length).entries()) imports.push(writeLimits(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.memories[i]!.export).u8(kindByte('memory')), m).finish());
+  for (const [i, m] of memoryTypes.slice(0, exported.memories.length).entries())
+    imports.push(writeLimits(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.memories[i]!.export).u8(kindByte('memory')), m).finish());
   const globalTypes = [...module.imports.filter((i) => i.kind === 'global').map((i) => i.global!), ...module.globals.map((g) => g.type)];
-  for (const [i, g] of globalTypes.slice(0, exported.globals.length).entries()) imports.push(writeGlobalType(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.globals[i]!.export).u8(kindByte('global')), g).finish());
+  for (const [i, g] of globalTypes.slice(0, exported.globals.length).entries())
+    imports.push(writeGlobalType(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.globals[i]!.export).u8(kindByte('global')), g).finish());
   const tagTypes = [...module.imports.filter((i) => i.kind === 'tag').map((i) => i.typeIndex!), ...module.tags];
-  for (const [i, t] of tagTypes.slice(0, exported.tags.length).entries()) imports.push(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tags[i]!.export).u8(kindByte('tag')).u8(0).u32(t).finish());
+  for (const [i, t] of tagTypes.slice(0, exported.tags.length).entries())
+    imports.push(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tags[i]!.export).u8(kindByte('tag')).u8(0).u32(t).finish());
 
   const { items: typeItems, count: typeCount } = vectorItems(module, 1);
   const sections: [number, Uint8Array][] = [
     [Section.type, new ByteWriter().u32(typeCount).bytes(typeItems).finish()],
     [Section.import, vector(imports)],
     [Section.function, vector(included.map((f) => new ByteWriter().u32(typeOf(f.index)).finish()))],
-    [Section.export, vector(included.map((f, k) => new ByteWriter().name(String(f.index)).u8(kindByte('func')).u32(total + k).finish()))],
+    [
+      Section.export,
+      vector(
+        included.map((f, k) =>
+          new ByteWriter()
+            .name(String(f.index))
+            .u8(kindByte('func'))
+            .u32(total + k)
+            .finish(),
+        ),
+      ),
+    ],
   ];
   if (refs.size > 0) {
     // ref.func needs its target declared in an element segment of this module (flags 3: declarative).

@@ -87,7 +87,8 @@ export function relocateBody(bytes: Uint8Array, body: FunctionBody, maps: IndexM
           case 9: // data.drop
             head().u32(maps.segment('data', imm.u32()));
             break;
-          case 12: { // table.init elem table
+          case 12: {
+            // table.init elem table
             const elem = imm.u32();
             head().u32(maps.segment('elem', elem)).u32(maps.table(imm.u32()));
             break;
@@ -95,7 +96,8 @@ export function relocateBody(bytes: Uint8Array, body: FunctionBody, maps: IndexM
           case 13: // elem.drop
             head().u32(maps.segment('elem', imm.u32()));
             break;
-          case 14: { // table.copy dst src
+          case 14: {
+            // table.copy dst src
             const dst = imm.u32();
             head().u32(maps.table(dst)).u32(maps.table(imm.u32()));
             break;

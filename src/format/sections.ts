@@ -25,11 +25,7 @@ export function appendToVector(module: WasmModule, id: number, extra: readonly U
  * Re-emits a module with some sections' contents replaced (or added, in canonical order) and
  * extra bytes appended at the end. Every other byte is copied unchanged.
  */
-export function rebuildModule(
-  module: WasmModule,
-  replacements: ReadonlyMap<number, Uint8Array>,
-  trailing: readonly Uint8Array[] = [],
-): Uint8Array {
+export function rebuildModule(module: WasmModule, replacements: ReadonlyMap<number, Uint8Array>, trailing: readonly Uint8Array[] = []): Uint8Array {
   const out = new ByteWriter().bytes(module.bytes.subarray(0, 8));
   const pending = new Map(replacements);
   const emit = (id: number, content: Uint8Array): void => {

@@ -68,18 +68,13 @@ export function rewrite(
   const globalBase = module.importedGlobals + module.globals.length;
   const table = module.importedTables + module.tables.length;
   const funcTypes = module.imports.filter((i) => i.kind === 'func').map((i) => i.typeIndex!);
-  const typeIndexOf = (index: number): number =>
-    index < module.importedFunctions ? funcTypes[index]! : module.functions[index - module.importedFunctions]!;
+  const typeIndexOf = (index: number): number => (index < module.importedFunctions ? funcTypes[index]! : module.functions[index - module.importedFunctions]!);
   const paramCount = (index: number): number => module.types[typeIndexOf(index)]!.params.length;
 
   const setterType = typeBase;
   const flagSetterType = typeBase + 1;
   const voidType = typeBase + 2;
-  const newTypes = [
-    encodeType({ params: ['i32', 'funcref', 'i32'], results: [] }),
-    encodeType({ params: ['i32', 'i32'], results: [] }),
-    encodeType({ params: [], results: [] }),
-  ];
+  const newTypes = [encodeType({ params: ['i32', 'funcref', 'i32'], results: [] }), encodeType({ params: ['i32', 'i32'], results: [] }), encodeType({ params: [], results: [] })];
 
   const flag = (slot: number): number => globalBase + slot;
   const newGlobals: Uint8Array[] = [];
@@ -109,12 +104,14 @@ export function rewrite(
   if (dispatch === 'indirect') {
     for (const f of patchable) {
       newFunctionTypes.push(typeIndexOf(f.index));
-      newBodies.push(body((w) => {
-        localGets(w, paramCount(f.index));
-        // A tail call: a `return_call_indirect` through the guest's table that lands here must
-        // not grow the stack (clang musttail interpreters recurse millions deep).
-        w.u8(Op.i32Const).s32(f.slot!).u8(Op.returnCallIndirect).u32(typeIndexOf(f.index)).u32(table);
-      }));
+      newBodies.push(
+        body((w) => {
+          localGets(w, paramCount(f.index));
+          // A tail call: a `return_call_indirect` through the guest's table that lands here must
+          // not grow the stack (clang musttail interpreters recurse millions deep).
+          w.u8(Op.i32Const).s32(f.slot!).u8(Op.returnCallIndirect).u32(typeIndexOf(f.index)).u32(table);
+        }),
+      );
     }
   }
   newFunctionTypes.push(setterType);
@@ -145,7 +142,13 @@ export function rewrite(
           w,
           Math.min(CHUNK, n - first),
           () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(first).u8(0x6b /* i32.sub */),
-          (k) => w.u8(Op.localGet).u32(1).u8(Op.globalSet).u32(flag(first + k)).u8(Op.return),
+          (k) =>
+            w
+              .u8(Op.localGet)
+              .u32(1)
+              .u8(Op.globalSet)
+              .u32(flag(first + k))
+              .u8(Op.return),
         ),
       ),
     );
@@ -170,7 +173,13 @@ export function rewrite(
           w,
           activeChunks,
           () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(Math.log2(CHUNK)).u8(0x76 /* i32.shr_u */),
-          (c) => w.u8(Op.localGet).u32(0).u8(Op.call).u32(activeGetter + 1 + c).u8(Op.return),
+          (c) =>
+            w
+              .u8(Op.localGet)
+              .u32(0)
+              .u8(Op.call)
+              .u32(activeGetter + 1 + c)
+              .u8(Op.return),
         );
         w.u8(Op.i32Const).u8(0);
       }),
@@ -184,7 +193,11 @@ export function rewrite(
             w,
             Math.min(CHUNK, n - first),
             () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(first).u8(0x6b /* i32.sub */),
-            (k) => w.u8(Op.globalGet).u32(activeBase + first + k).u8(Op.return),
+            (k) =>
+              w
+                .u8(Op.globalGet)
+                .u32(activeBase + first + k)
+                .u8(Op.return),
           );
           w.u8(Op.i32Const).u8(0);
         }),
@@ -192,7 +205,15 @@ export function rewrite(
     }
   }
   const counting = (slot: number, delta: 1 | -1): Uint8Array =>
-    new ByteWriter().u8(Op.globalGet).u32(activeBase + slot).u8(Op.i32Const).s32(1).u8(delta === 1 ? 0x6a : 0x6b).u8(Op.globalSet).u32(activeBase + slot).finish();
+    new ByteWriter()
+      .u8(Op.globalGet)
+      .u32(activeBase + slot)
+      .u8(Op.i32Const)
+      .s32(1)
+      .u8(delta === 1 ? 0x6a : 0x6b)
+      .u8(Op.globalSet)
+      .u32(activeBase + slot)
+      .finish();
   // A multi-value function's wrapper needs a block type by index: one new type per result list.
   const resultTypes = new Map<string, number>();
   const blockTypeFor = (index: number): Uint8Array => {
@@ -212,17 +233,43 @@ export function rewrite(
   // Entry polls count a global budget down (a recursion has no local that survives the calls).
   const poll = safepoints
     ? new ByteWriter()
-        .u8(Op.globalGet).u32(budget).u8(Op.i32Const).u8(1).u8(0x6b /* i32.sub */).u8(Op.globalSet).u32(budget)
-        .u8(Op.globalGet).u32(budget).u8(0x45 /* i32.eqz */).u8(Op.if).u8(0x40).u8(Op.call).u32(safepoint).u8(Op.end)
+        .u8(Op.globalGet)
+        .u32(budget)
+        .u8(Op.i32Const)
+        .u8(1)
+        .u8(0x6b /* i32.sub */)
+        .u8(Op.globalSet)
+        .u32(budget)
+        .u8(Op.globalGet)
+        .u32(budget)
+        .u8(0x45 /* i32.eqz */)
+        .u8(Op.if)
+        .u8(0x40)
+        .u8(Op.call)
+        .u32(safepoint)
+        .u8(Op.end)
         .finish()
     : undefined;
   // Loop polls count in a local of their own function: a register, no memory traffic. The
   // interval is a power of two, so the test is a mask and the counter never needs a reset.
   const loopPoll = (local: number): Uint8Array =>
     new ByteWriter()
-      .u8(Op.localGet).u32(local).u8(Op.i32Const).u8(1).u8(0x6a /* i32.add */).u8(Op.localTee).u32(local)
-      .u8(Op.i32Const).s32(safepoints!.interval - 1).u8(0x71 /* i32.and */).u8(0x45 /* i32.eqz */)
-      .u8(Op.if).u8(0x40).u8(Op.call).u32(safepoint).u8(Op.end)
+      .u8(Op.localGet)
+      .u32(local)
+      .u8(Op.i32Const)
+      .u8(1)
+      .u8(0x6a /* i32.add */)
+      .u8(Op.localTee)
+      .u32(local)
+      .u8(Op.i32Const)
+      .s32(safepoints!.interval - 1)
+      .u8(0x71 /* i32.and */)
+      .u8(0x45 /* i32.eqz */)
+      .u8(Op.if)
+      .u8(0x40)
+      .u8(Op.call)
+      .u32(safepoint)
+      .u8(Op.end)
       .finish();
 
   // Which function each way in names: with indirect dispatch, the thunk.
@@ -280,16 +327,31 @@ export function rewrite(
     sections(extraExports) {
       const sections = new Map<number, Uint8Array>();
       sections.set(1, appendToVector(module, 1, newTypes));
-      sections.set(3, appendToVector(module, 3, newFunctionTypes.map((t) => new ByteWriter().u32(t).finish())));
+      sections.set(
+        3,
+        appendToVector(
+          module,
+          3,
+          newFunctionTypes.map((t) => new ByteWriter().u32(t).finish()),
+        ),
+      );
       sections.set(4, appendToVector(module, 4, [newTable]));
       if (newGlobals.length > 0 || redirect.size > 0) {
         const globals = module.globals.map((g) =>
-          new ByteWriter().u8(valTypeByte(g.type.type)).u8(g.type.mutable ? 1 : 0).bytes(redirect.size > 0 ? remapConstExpr(g.init, redirect) : g.init).finish(),
+          new ByteWriter()
+            .u8(valTypeByte(g.type.type))
+            .u8(g.type.mutable ? 1 : 0)
+            .bytes(redirect.size > 0 ? remapConstExpr(g.init, redirect) : g.init)
+            .finish(),
         );
         sections.set(6, vector([...globals, ...newGlobals]));
       }
       const exports = module.exports.map((e) =>
-        new ByteWriter().name(e.name).u8(kindByte(e.kind)).u32(e.kind === 'func' ? (redirect.get(e.index) ?? e.index) : e.index).finish(),
+        new ByteWriter()
+          .name(e.name)
+          .u8(kindByte(e.kind))
+          .u32(e.kind === 'func' ? (redirect.get(e.index) ?? e.index) : e.index)
+          .finish(),
       );
       exports.push(new ByteWriter().name(HOTPATCH_TABLE_EXPORT).u8(kindByte('table')).u32(table).finish());
       exports.push(new ByteWriter().name(HOTPATCH_SETTER_EXPORT).u8(kindByte('func')).u32(setter).finish());
@@ -338,7 +400,11 @@ function transformBody(
   const out = new ByteWriter();
   if (!options.afterLoop && !options.calls && !options.quiescent) {
     // Only a prefix: no need to decode the body (prepare's common case, kept fast).
-    const content = out.bytes(bytes.subarray(b.bodyStart, b.codeStart)).bytes(options.prefix ?? new Uint8Array(0)).bytes(bytes.subarray(b.codeStart, b.end)).finish();
+    const content = out
+      .bytes(bytes.subarray(b.bodyStart, b.codeStart))
+      .bytes(options.prefix ?? new Uint8Array(0))
+      .bytes(bytes.subarray(b.codeStart, b.end))
+      .finish();
     return new ByteWriter().u32(content.length).bytes(content).finish();
   }
   let poll: Uint8Array | undefined;
@@ -352,7 +418,11 @@ function transformBody(
       total += locals.u32();
       locals.u8();
     }
-    out.u32(groups + 1).bytes(bytes.subarray(groupsEnd, b.codeStart)).u32(1).u8(0x7f);
+    out
+      .u32(groups + 1)
+      .bytes(bytes.subarray(groupsEnd, b.codeStart))
+      .u32(1)
+      .u8(0x7f);
     poll = options.afterLoop(options.params + total);
   } else {
     out.bytes(bytes.subarray(b.bodyStart, b.codeStart));
@@ -381,7 +451,10 @@ function transformBody(
       const slot = calls.slotOf.get(ins.index);
       if (slot === undefined) continue;
       out.bytes(bytes.subarray(from, ins.start)).u8(Op.i32Const).s32(slot);
-      out.u8(ins.op === Op.call ? Op.callIndirect : Op.returnCallIndirect).u32(calls.typeIndexOf(ins.index)).u32(calls.table);
+      out
+        .u8(ins.op === Op.call ? Op.callIndirect : Op.returnCallIndirect)
+        .u32(calls.typeIndexOf(ins.index))
+        .u32(calls.table);
       from = ins.end;
     } else if (calls && ins.op === Op.refFunc && calls.redirect.has(ins.index)) {
       out.bytes(bytes.subarray(from, ins.indexStart)).u32(calls.redirect.get(ins.index)!);

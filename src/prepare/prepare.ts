@@ -65,7 +65,6 @@ export interface Baseline {
   readonly manifest: BaselineManifest;
 }
 
-
 function toRegExp(value: RegExp | string | undefined, option: string): RegExp | undefined {
   if (value === undefined || value instanceof RegExp) return value;
   try {
@@ -78,7 +77,8 @@ function toRegExp(value: RegExp | string | undefined, option: string): RegExp | 
 function sameSelection(manifest: BaselineManifest, dispatch: Dispatch, only?: RegExp, exclude?: RegExp, safepoints?: SafepointOptions, quiescent = false): boolean {
   if ((manifest.consistency === 'quiescent') !== quiescent) return false;
   const a = manifest.safepoints;
-  const sameSafepoints = a === undefined ? safepoints === undefined : safepoints !== undefined && a.loops === safepoints.loops && a.entries === safepoints.entries && a.interval === safepoints.interval;
+  const sameSafepoints =
+    a === undefined ? safepoints === undefined : safepoints !== undefined && a.loops === safepoints.loops && a.entries === safepoints.entries && a.interval === safepoints.interval;
   return manifest.dispatch === dispatch && manifest.only === only?.source && manifest.exclude === exclude?.source && sameSafepoints;
 }
 
@@ -196,7 +196,10 @@ function placeOriginals(
   }
   if (dispatch !== 'entry') return {};
   if (wanted === 'derived' && !derivable) {
-    throw new HotpatchError('E_BAD_OPTIONS', 'originals cannot be derived from a baseline with safepoints or quiescent consistency (their bodies are rewritten beyond the entry): use originals "embedded"');
+    throw new HotpatchError(
+      'E_BAD_OPTIONS',
+      'originals cannot be derived from a baseline with safepoints or quiescent consistency (their bodies are rewritten beyond the entry): use originals "embedded"',
+    );
   }
   const built = buildOriginals(module, patchable, exported);
   if (!WebAssembly.validate(built.bytes as Uint8Array<ArrayBuffer>)) {
@@ -210,10 +213,14 @@ function placeOriginals(
     const derived = deriveOriginals(baseline, { functions, ...exported });
     const reference = buildOriginals(baseline, patchable, exported, functions.length, (index) => {
       const b = module.bodies[index - module.importedFunctions]!;
-      return new ByteWriter().u32(b.end - b.bodyStart).bytes(module.bytes.subarray(b.bodyStart, b.end)).finish();
+      return new ByteWriter()
+        .u32(b.end - b.bodyStart)
+        .bytes(module.bytes.subarray(b.bodyStart, b.end))
+        .finish();
     });
     if (sameBytes(derived, reference.bytes)) return { original: { derived: 'entry' }, ...noOriginal };
-    if (wanted === 'derived') throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'the originals cannot be rebuilt exactly from this baseline; please report this with the input file (originals "embedded" works)');
+    if (wanted === 'derived')
+      throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'the originals cannot be rebuilt exactly from this baseline; please report this with the input file (originals "embedded" works)');
   }
   return { section: customSection(ORIGINALS_SECTION, deflateSync(built.bytes)), original: { section: ORIGINALS_SECTION }, ...noOriginal };
 }

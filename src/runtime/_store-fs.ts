@@ -56,7 +56,10 @@ export function ownerOnlyFolder(dir: string): void {
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) throw new HotpatchError('E_STORE_UNSAFE', `store folder ${dir} belongs to user ${st.uid}, not to this user (${uid}): use a folder of your own`);
   if ((st.mode & 0o022) !== 0) {
-    throw new HotpatchError('E_STORE_UNSAFE', `store folder ${dir} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}), so someone else could change the recorded patch level: run \`chmod 700 ${dir}\``);
+    throw new HotpatchError(
+      'E_STORE_UNSAFE',
+      `store folder ${dir} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}), so someone else could change the recorded patch level: run \`chmod 700 ${dir}\``,
+    );
   }
 }
 

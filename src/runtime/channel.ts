@@ -137,7 +137,14 @@ export class Channel {
       const extra = Atomics.load(ctrl, Control.status) !== 0 || Atomics.load(ctrl, Control.events) !== 0 ? this.#reply(seq, what) : undefined;
       if (extra && !extra.ok) throw rejection(extra.error, extra.events);
       const f64 = new Float64Array(ctrl.buffer);
-      return { result: undefined, latency, commit: f64[Control.commitF64]!, servedAt: SERVED_AT[Atomics.load(ctrl, Control.servedAt)]!, handled: f64[Control.handledF64]!, events: extra?.events ?? [] };
+      return {
+        result: undefined,
+        latency,
+        commit: f64[Control.commitF64]!,
+        servedAt: SERVED_AT[Atomics.load(ctrl, Control.servedAt)]!,
+        handled: f64[Control.handledF64]!,
+        events: extra?.events ?? [],
+      };
     });
   }
 

@@ -221,7 +221,8 @@ export async function serveEndpoint(guest: EndpointGuest, options: EndpointOptio
   // Node checks the header and request timeouts on this interval (30 s by default).
   (server as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = 500;
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (socket.writable) socket.end(`HTTP/1.1 ${error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400} ${error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\n\r\n`);
+    if (socket.writable)
+      socket.end(`HTTP/1.1 ${error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400} ${error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\n\r\n`);
     socket.destroy();
   });
 

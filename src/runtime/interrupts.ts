@@ -66,7 +66,8 @@ function connect(): Session {
  */
 export function interruptible(): { name: string; attached: (worker: Worker, timeout: number) => Promise<Interrupter> } {
   // Builds of Node without an inspector cannot interrupt a worker.
-  if (process.features.inspector !== true) throw new HotpatchError('E_USAGE', 'interrupts need Node built with the inspector (process.features.inspector); prepare the baseline with safepoints instead');
+  if (process.features.inspector !== true)
+    throw new HotpatchError('E_USAGE', 'interrupts need Node built with the inspector (process.features.inspector); prepare the baseline with safepoints instead');
   const s = connect();
   users++;
   const name = `wasm-hotpatch guest ${randomUUID()}`;

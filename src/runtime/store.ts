@@ -160,14 +160,22 @@ export class PatchStore {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const body = JSON.stringify(level);
     writeDurably(this.#fs, dir, levelName(level.generation), JSON.stringify({ ...level, check: sha256(body) }));
-    const files = readdirSync(dir).filter((f) => /^\d{12}\.json$/.test(f)).sort();
+    const files = readdirSync(dir)
+      .filter((f) => /^\d{12}\.json$/.test(f))
+      .sort();
     for (const old of files.slice(0, Math.max(0, files.length - KEPT))) rmSync(join(dir, old), { force: true });
   }
 
   #highestGeneration(baseline: string): number {
     const dir = join(this.dir, 'levels', baseline);
     if (!existsSync(dir)) return 0;
-    return Math.max(0, ...readdirSync(dir).map((f) => /^(\d{12})\.json(\.damaged)?$/.exec(f)?.[1]).filter(Boolean).map(Number));
+    return Math.max(
+      0,
+      ...readdirSync(dir)
+        .map((f) => /^(\d{12})\.json(\.damaged)?$/.exec(f)?.[1])
+        .filter(Boolean)
+        .map(Number),
+    );
   }
 
   /**
@@ -184,7 +192,10 @@ export class PatchStore {
   #intactLevels(baseline: string, count: number, strict = true): PatchLevel[] {
     const dir = join(this.dir, 'levels', baseline);
     if (!existsSync(dir)) return [];
-    const files = readdirSync(dir).filter((f) => /^\d{12}\.json$/.test(f)).sort().reverse();
+    const files = readdirSync(dir)
+      .filter((f) => /^\d{12}\.json$/.test(f))
+      .sort()
+      .reverse();
     const found: PatchLevel[] = [];
     for (const f of files) {
       const level = parseLevel(readFileSync(join(dir, f), 'utf8'));
@@ -229,7 +240,8 @@ export class PatchStore {
   async restore(guest: LevelGuest): Promise<PatchLevel | undefined> {
     const [level, before] = this.#intactLevels(guest.manifest.id, 2);
     if (!level) return undefined;
-    if (before && level.floor < before.floor) throw new HotpatchError('E_DOWNGRADE', `the recorded level's floor ${level.floor} is below the previous generation's ${before.floor}: refused (was the level edited?)`);
+    if (before && level.floor < before.floor)
+      throw new HotpatchError('E_DOWNGRADE', `the recorded level's floor ${level.floor} is below the previous generation's ${before.floor}: refused (was the level edited?)`);
     for (const entry of level.applied) {
       if (before && entry.sequence < before.floor && !before.applied.some((a) => a.id === entry.id)) {
         throw new HotpatchError('E_DOWNGRADE', `the recorded level brings back patch "${entry.id}" (sequence ${entry.sequence}) below the floor ${before.floor}: refused (was the level edited?)`);

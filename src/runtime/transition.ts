@@ -58,7 +58,12 @@ export class Transition {
     this.#options = options;
     this.threads = workers.map(() => 'pending');
     this.errors = workers.map(() => undefined);
-    const answers = workers.map((w, t) => this.#forward(w).then((answer) => this.#switched(t, answer), (error: unknown) => this.#failed(t, error)));
+    const answers = workers.map((w, t) =>
+      this.#forward(w).then(
+        (answer) => this.#switched(t, answer),
+        (error: unknown) => this.#failed(t, error),
+      ),
+    );
     const forced = new Promise<void>((resolve) => (this.#resolveForced = resolve));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeout)));
@@ -67,10 +72,16 @@ export class Transition {
       const result = this.result();
       if (outcome === 'timeout' && !this.#forced) {
         const pending = this.threads.flatMap((s, t) => (s === 'switched' ? [] : [`${t} (${s})`]));
-        throw Object.assign(new HotpatchError('E_TRANSITION_TIMEOUT', `${direction} of "${id}" did not finish within ${timeout} ms: thread${plural(pending)} ${pending.join(', ')} not switched; force() or cancel()`), { result });
+        throw Object.assign(
+          new HotpatchError('E_TRANSITION_TIMEOUT', `${direction} of "${id}" did not finish within ${timeout} ms: thread${plural(pending)} ${pending.join(', ')} not switched; force() or cancel()`),
+          { result },
+        );
       }
       const failed = this.threads.flatMap((s, t) => (s === 'failed' ? [`${t} (${this.errors[t]?.code ?? 'failed'})`] : []));
-      if (failed.length > 0) throw Object.assign(new HotpatchError('E_TRANSITION_FAILED', `${direction} of "${id}" failed in thread${plural(failed)} ${failed.join(', ')}`, { cause: this.errors.find(Boolean) }), { result });
+      if (failed.length > 0)
+        throw Object.assign(new HotpatchError('E_TRANSITION_FAILED', `${direction} of "${id}" failed in thread${plural(failed)} ${failed.join(', ')}`, { cause: this.errors.find(Boolean) }), {
+          result,
+        });
       return result;
     });
     this.done.catch(() => {});
@@ -129,9 +140,19 @@ export class Transition {
     this.#cancelled = true;
     this.force();
     const back = this.threads.map((s, t) => (s === 'switched' ? this.#switchBack(t) : undefined));
-    const errors = await Promise.all(back.map((p) => p?.then(() => undefined, (error: unknown) => error)));
+    const errors = await Promise.all(
+      back.map((p) =>
+        p?.then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+      ),
+    );
     const stuck = errors.flatMap((e, t) => (e === undefined ? [] : [t]));
-    if (stuck.length > 0) throw new HotpatchError('E_TRANSITION_FAILED', `cancelling the ${this.direction} of "${this.id}": thread${plural(stuck)} ${stuck.join(', ')} could not switch back`, { cause: errors[stuck[0]!] });
+    if (stuck.length > 0)
+      throw new HotpatchError('E_TRANSITION_FAILED', `cancelling the ${this.direction} of "${this.id}": thread${plural(stuck)} ${stuck.join(', ')} could not switch back`, {
+        cause: errors[stuck[0]!],
+      });
     return this.result();
   }
 }

@@ -58,7 +58,11 @@ function log(type: string, what: string, figures: string, error?: ErrorData): HT
   li.dataset.type = type;
   if (error) li.dataset.code = error.problems.map((p) => p.code).join(' ');
   const when = `${((performance.now() - started) / 1000).toFixed(1).padStart(5)}s`;
-  for (const [cls, text] of [['when', when], ['what', ` ${what}`], ['figures', figures ? `  ${figures}` : '']] as const) {
+  for (const [cls, text] of [
+    ['when', when],
+    ['what', ` ${what}`],
+    ['figures', figures ? `  ${figures}` : ''],
+  ] as const) {
     const span = document.createElement('span');
     span.className = cls;
     span.textContent = text;
@@ -71,7 +75,11 @@ function log(type: string, what: string, figures: string, error?: ErrorData): HT
 
 function logEvent(e: EventData): void {
   const what = `${e.type} ${e.patch ?? e.source ?? '(no id)'}`;
-  const figures = [e.commit !== undefined ? `commit ${ms(e.commit)}` : '', `${e.type === 'loaded' ? 'load' : 'whole call'} ${ms(e.duration)}`, e.error ? `${e.error.problems.map((p) => p.code).join(', ')}: ${e.error.message}` : '']
+  const figures = [
+    e.commit !== undefined ? `commit ${ms(e.commit)}` : '',
+    `${e.type === 'loaded' ? 'load' : 'whole call'} ${ms(e.duration)}`,
+    e.error ? `${e.error.problems.map((p) => p.code).join(', ')}: ${e.error.message}` : '',
+  ]
     .filter(Boolean)
     .join(' · ');
   const li = log(e.type, what, figures, e.error);

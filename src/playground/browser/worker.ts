@@ -26,7 +26,13 @@ let source: string | undefined;
 const tick = new MessageChannel();
 
 const post = (report: Report): void => self.postMessage(report);
-const patched = (): string[] => (guest ? guest.status().patches.filter((p) => p.state === 'applied').map((p) => p.id) : []);
+const patched = (): string[] =>
+  guest
+    ? guest
+        .status()
+        .patches.filter((p) => p.state === 'applied')
+        .map((p) => p.id)
+    : [];
 
 function counters(): Counters {
   return { at: performance.now(), served: service.simulated(), attempts: service.attempts(), escalations: service.escalations(), bankOk: service.bank_ok() === 1 };
@@ -112,7 +118,10 @@ async function apply(g: Guest, name: string, bytes: ArrayBuffer): Promise<void> 
 }
 
 function revert(g: Guest): void {
-  const top = g.status().patches.filter((p) => p.state === 'applied').at(-1);
+  const top = g
+    .status()
+    .patches.filter((p) => p.state === 'applied')
+    .at(-1);
   try {
     if (!top) throw new HotpatchError('E_NOT_APPLIED', 'no patch is applied');
     g.revert(top.id);
