@@ -58,7 +58,7 @@ async function engine(interval: number): Promise<number[]> {
   }
   const times: number[] = [];
   for (let i = 0; i < TRIALS; i++) {
-    times.push((await guest.apply(patch.id)).latency * 1000);
+    times.push((await guest.apply(patch.id)).duration * 1000);
     await guest.revert(patch.id);
   }
   await guest.close();

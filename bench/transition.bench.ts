@@ -25,9 +25,9 @@ export default async function transition(): Promise<Suite> {
     const patch = await guest.load(bytes);
     const times: number[] = [];
     for (let i = 0; i < TRIALS + 10; i++) {
-      const t = (await guest.apply(patch.id).done).duration * 1000;
+      const t = (await guest.applyTransition(patch.id).done).duration * 1000;
       if (i >= 10) times.push(t);
-      await guest.revert(patch.id).done;
+      await guest.revertTransition(patch.id).done;
     }
     await guest.close();
     if (threads === 1) reference = pct(times, 50);

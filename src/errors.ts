@@ -42,6 +42,7 @@ export type HotpatchErrorCode =
   | 'E_ACTIVE'
   | 'E_QUIESCENCE_TIMEOUT'
   | 'E_HOOK_TRAPPED'
+  | 'E_CLOSED'
   // host side
   | 'E_UNSIGNED'
   | 'E_UNTRUSTED_KEY'
@@ -50,10 +51,18 @@ export type HotpatchErrorCode =
   | 'E_INTERNAL'
   | 'E_REFUSED'
   | 'E_STORE_CORRUPT'
+  | 'E_STORE_UNSAFE'
+  | 'E_STORE_LOCKED'
+  | 'E_STORE_UNKNOWN_PATCH'
+  | 'E_APPLIED_NOT_RECORDED'
+  | 'E_ENDPOINT_IN_USE'
+  | 'E_GUEST_STUCK'
+  | 'E_EXISTS'
   | 'E_IO'
   | 'E_TIMEOUT'
   | 'E_TRANSITION_TIMEOUT'
   | 'E_TRANSITION_FAILED'
+  | 'E_GUEST_EXITED'
   | 'E_USAGE';
 
 /** One problem found while validating; a rejection carries all of them. */
@@ -95,4 +104,13 @@ export function formatProblems(what: string, problems: readonly Problem[]): stri
 /** Throws one error carrying every collected problem, or returns when there are none. */
 export function throwProblems(code: HotpatchErrorCode, what: string, problems: readonly Problem[]): void {
   if (problems.length > 0) throw new HotpatchError(code, formatProblems(what, problems), { problems });
+}
+
+/**
+ * The one way a patch is refused for what it is: E_PATCH_REJECTED naming the patch (when it got
+ * far enough to have an id) and carrying every problem found.
+ */
+export function patchRejected(id: string | undefined, problems: readonly Problem[], cause?: unknown): HotpatchError {
+  const what = id === undefined ? 'patch rejected' : `patch "${id}" rejected`;
+  return new HotpatchError('E_PATCH_REJECTED', formatProblems(what, problems), { problems, ...(cause === undefined ? {} : { cause }) });
 }

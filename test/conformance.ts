@@ -1,31 +1,46 @@
-// One set of attach / revert cases, run against every kind of guest (in-thread and worker).
+// One set of cases, run through the one contract (`HotpatchGuest`) against every kind of guest:
+// in-thread, worker (idle and busy), threaded. Each case asserts the same answers, errors and events.
 import { describe, expect, it } from 'vitest';
-
-/** What the cases need from a guest, whichever kind it is. */
-export interface GuestUnderTest {
-  load(bytes: Uint8Array): Promise<string>;
-  apply(id: string): Promise<void>;
-  revert(id: string): Promise<void>;
-  status(): Promise<{ patches: readonly { id: string; state: string }[]; functions: readonly { function: string; stack: readonly string[] }[] }>;
-  call(name: string, ...args: unknown[]): Promise<unknown>;
-  close(): Promise<void>;
-}
+import type { GuestEvent, HotpatchGuest, PatchPolicy } from 'wasm-hotpatch/engine';
 
 export interface Fixture {
   /** A guest of a baseline with functions `a(i32) -> i32` and `b(i32) -> i32` (return x + 1, x + 2). */
-  start(): Promise<GuestUnderTest>;
+  start(options?: { policy?: PatchPolicy }): Promise<HotpatchGuest>;
   /** A patch replacing the named functions with `x * value`. */
-  patch(id: string, value: number, targets: string[], extra?: { sequence?: number; cumulative?: boolean }): Promise<Uint8Array>;
+  patch(id: string, value: number, targets: string[], extra?: { sequence?: number; cumulative?: boolean; description?: string }): Promise<Uint8Array>;
+}
+
+const EVENTS = ['loaded', 'rejected', 'applied', 'reverted', 'hook-failed', 'rolled-back'] as const;
+
+/** Every event the guest dispatches, in order, as `type patch`, with the commit figures of applied / reverted. */
+export function recordEvents(g: HotpatchGuest): { seen: string[]; commits: Map<string, number> } {
+  const seen: string[] = [];
+  const commits = new Map<string, number>();
+  for (const type of EVENTS) {
+    g.addEventListener(type, (e: GuestEvent) => {
+      seen.push(`${type} ${e.patch ?? '-'}`);
+      if (e.commit !== undefined) commits.set(`${type} ${e.patch}`, e.commit);
+    });
+  }
+  return { seen, commits };
+}
+
+async function using<T>(started: Promise<HotpatchGuest>, body: (g: HotpatchGuest) => Promise<T>): Promise<T> {
+  const g = await started;
+  try {
+    return await body(g);
+  } finally {
+    await g.close();
+  }
 }
 
 export function conformance(kind: string, fixture: Fixture): void {
-  describe(`attach / revert conformance: ${kind}`, () => {
-    it('applies, stacks, reverts any patch, and keeps state', async () => {
-      const g = await fixture.start();
-      try {
+  describe(`the guest contract: ${kind}`, () => {
+    it('applies, stacks, reverts any patch, and keeps state', () =>
+      using(fixture.start(), async (g) => {
         expect(await g.call('a', 5)).toBe(6);
-        const p1 = await g.load(await fixture.patch('p1', 10, ['a']));
-        const p2 = await g.load(await fixture.patch('p2', 100, ['a', 'b']));
+        const p1 = (await g.load(await fixture.patch('p1', 10, ['a']))).id;
+        const p2 = (await g.load(await fixture.patch('p2', 100, ['a', 'b']))).id;
         expect(await g.call('a', 5)).toBe(6); // loaded is not applied
         await g.apply(p1);
         await g.apply(p2);
@@ -38,38 +53,71 @@ export function conformance(kind: string, fixture: Fixture): void {
           ['p1', 'reverted'],
           ['p2', 'reverted'],
         ]);
-      } finally {
-        await g.close();
-      }
-    });
+      }));
 
-    it('rejects a bad patch with every problem and changes nothing', async () => {
-      const g = await fixture.start();
-      try {
-        const good = await g.load(await fixture.patch('good', 3, ['a']));
+    it('answers with the same shapes, and each commit figure is the one its event carried', () =>
+      using(fixture.start(), async (g) => {
+        const events = recordEvents(g);
+        const loaded = await g.load(await fixture.patch('shape', 3, ['a', 'b'], { sequence: 4, description: 'triples' }));
+        expect(loaded).toMatchObject({ id: 'shape', sequence: 4, cumulative: false, description: 'triples', targets: ['a', 'b'], duration: expect.any(Number) });
+        const applied = await g.apply('shape');
+        expect(applied).toMatchObject({ id: 'shape', state: 'applied', commit: expect.any(Number), duration: expect.any(Number) });
+        expect(applied.commit).toBe(events.commits.get('applied shape'));
+        const reverted = await g.revert('shape');
+        expect(reverted).toMatchObject({ id: 'shape', state: 'reverted' });
+        expect(reverted.commit).toBe(events.commits.get('reverted shape'));
+        await expect(g.unload('shape')).resolves.toBeUndefined();
+        const status = await g.status();
+        expect(status).toMatchObject({ baseline: g.manifest.id, dispatch: g.manifest.dispatch, slots: g.manifest.slots, patches: [], functions: [] });
+        expect(events.seen).toEqual(['loaded shape', 'applied shape', 'reverted shape']);
+      }));
+
+    it('rejects a bad patch with every problem, says so in an event, and changes nothing', () =>
+      using(fixture.start(), async (g) => {
+        const good = (await g.load(await fixture.patch('good', 3, ['a']))).id;
         await g.apply(good);
+        const events = recordEvents(g);
         const bad = await fixture.patch('bad', 7, ['a']);
-        const broken = bad.slice(0, bad.length - 10);
-        await expect(g.load(broken)).rejects.toMatchObject({ code: 'E_PATCH_REJECTED' });
+        await expect(g.load(bad.slice(0, bad.length - 10))).rejects.toMatchObject({ code: 'E_PATCH_REJECTED' });
         await expect(g.load(await fixture.patch('good', 4, ['b']))).rejects.toMatchObject({ code: 'E_PATCH_REJECTED', problems: [expect.objectContaining({ code: 'E_ALREADY_APPLIED' })] });
+        await expect(g.apply('nothing')).rejects.toMatchObject({ code: 'E_UNKNOWN_PATCH' });
+        await expect(g.apply(good)).rejects.toMatchObject({ code: 'E_ALREADY_APPLIED' });
+        await expect(g.revert('nothing')).rejects.toMatchObject({ code: 'E_UNKNOWN_PATCH' });
+        await expect(g.unload(good)).rejects.toMatchObject({ code: 'E_ALREADY_APPLIED' });
+        expect(events.seen).toEqual(['rejected -', 'rejected good']);
         expect(await g.call('a', 2)).toBe(6);
         expect((await g.status()).functions).toEqual([expect.objectContaining({ function: 'a', stack: ['good'] })]);
-      } finally {
-        await g.close();
-      }
-    });
+      }));
 
-    it('applies a cumulative patch over earlier ones and refuses a downgrade', async () => {
-      const g = await fixture.start();
-      try {
-        await g.apply(await g.load(await fixture.patch('one', 2, ['a'], { sequence: 1 })));
-        await g.apply(await g.load(await fixture.patch('two', 3, ['b'], { sequence: 2 })));
-        await g.apply(await g.load(await fixture.patch('three', 4, ['a'], { sequence: 3, cumulative: true })));
+    it('applies a cumulative patch over earlier ones and refuses a downgrade', () =>
+      using(fixture.start(), async (g) => {
+        await g.apply((await g.load(await fixture.patch('one', 2, ['a'], { sequence: 1 }))).id);
+        await g.apply((await g.load(await fixture.patch('two', 3, ['b'], { sequence: 2 }))).id);
+        await g.apply((await g.load(await fixture.patch('three', 4, ['a'], { sequence: 3, cumulative: true }))).id);
         expect([await g.call('a', 5), await g.call('b', 5)]).toEqual([20, 7]);
+        expect((await g.status()).patches.map((p) => p.state)).toEqual(['replaced', 'replaced', 'applied']);
         await expect(g.load(await fixture.patch('old', 9, ['b'], { sequence: 1 }))).rejects.toMatchObject({ problems: [expect.objectContaining({ code: 'E_DOWNGRADE' })] });
-      } finally {
-        await g.close();
+        // The default policy lets `force` through.
+        await g.apply((await g.load(await fixture.patch('old', 9, ['b'], { sequence: 1 }), { force: true })).id, { force: true });
+        expect(await g.call('b', 5)).toBe(45);
+      }));
+
+    it("holds the host's policy: a forced downgrade is refused where the policy says so", () =>
+      using(fixture.start({ policy: { allowForcedDowngrade: false } }), async (g) => {
+        await g.apply((await g.load(await fixture.patch('new', 4, ['a'], { sequence: 3, cumulative: true }))).id);
+        await expect(g.load(await fixture.patch('old', 9, ['a'], { sequence: 1 }), { force: true })).rejects.toMatchObject({ code: 'E_PATCH_REJECTED', problems: [expect.objectContaining({ code: 'E_DOWNGRADE' })] });
+        expect(await g.call('a', 5)).toBe(20);
+        expect((await g.status()).patches.map((p) => p.id)).toEqual(['new']);
+      }));
+
+    it('after close, every call rejects with E_CLOSED', async () => {
+      const g = await fixture.start();
+      const patch = await fixture.patch('late', 2, ['a']);
+      await g.close();
+      for (const call of [() => g.load(patch), () => g.apply('late'), () => g.revert('late'), () => g.unload('late'), () => g.status()]) {
+        await expect(call()).rejects.toMatchObject({ code: 'E_CLOSED' });
       }
+      await g.close(); // twice is harmless
     });
   });
 }

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { watToWasm } from '../src/build/wat.js';
 import { diffBuilds, type DiffReason } from '../src/build/diff.js';
 import { prepare } from '../src/prepare/prepare.js';

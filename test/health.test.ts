@@ -1,8 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildPatch } from '../src/build/build.js';
-import { watToWasm } from '../src/build/wat.js';
-import { Guest } from '../src/engine/index.js';
-import { prepare, type Baseline } from '../src/prepare/prepare.js';
+// One copy of every class: the built package, as the worker guest below needs it.
+import { buildPatch, Guest, prepare, type Baseline, watToWasm } from 'wasm-hotpatch';
 import { WorkerGuest } from 'wasm-hotpatch/runtime';
 
 // A guest with a canary word it owns at 0 and a counter at 16; `healthy` checks the canary.

@@ -37,12 +37,12 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
     const guest = await start(withSafepoints, 3);
     expect(await until(() => results(guest).every((v) => v === 1))).toBe(true);
     const patch = await guest.load(await patchFor(withSafepoints, 7, 'seven'));
-    const transition = guest.apply(patch.id);
+    const transition = guest.applyTransition(patch.id);
     const result = await transition.done;
     expect(result).toMatchObject({ complete: true, forced: false, threads: ['switched', 'switched', 'switched'] });
     expect(await until(() => results(guest).every((v) => v === 7))).toBe(true);
-    expect((await guest.status()).map((s) => s.functions.map((f) => f.patch))).toEqual([['seven'], ['seven'], ['seven']]);
-    await guest.revert(patch.id).done;
+    expect((await guest.status()).threads.map((s) => s.functions.map((f) => f.patch))).toEqual([['seven'], ['seven'], ['seven']]);
+    await guest.revertTransition(patch.id).done;
     expect(await until(() => results(guest).every((v) => v === 1))).toBe(true);
   });
 
@@ -50,7 +50,7 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
     const guest = await start(withoutSafepoints, 2);
     expect(await until(() => results(guest).every((v) => v === 1))).toBe(true);
     const patch = await guest.load(await patchFor(withoutSafepoints, 7, 'seven'));
-    expect(await guest.apply(patch.id).done).toMatchObject({ complete: true, threads: ['switched', 'switched'] });
+    expect(await guest.applyTransition(patch.id).done).toMatchObject({ complete: true, threads: ['switched', 'switched'] });
     expect(await until(() => results(guest).every((v) => v === 7))).toBe(true);
   });
 
@@ -79,12 +79,13 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
     // Make thread 1 unable to answer: call its `stuck` export at a safepoint (it never returns).
     void guest.threads[1]!.call('stuck', 1).catch(() => {});
     await new Promise((r) => setTimeout(r, 50));
-    const transition = guest.apply(patch.id, { timeout: 200 });
+    const transition = guest.applyTransition(patch.id, { timeout: 200 });
     await expect(transition.done).rejects.toMatchObject({ code: 'E_TRANSITION_TIMEOUT', message: expect.stringContaining('thread 1 (pending)') });
     expect(transition.threads).toEqual(['switched', 'pending']);
-    await guest.cancel(transition);
+    await expect(guest.cancel(transition)).resolves.toMatchObject({ threads: ['switched-back', 'pending'], complete: false });
+    expect(transition.threads).toEqual(['switched-back', 'pending']); // not 'switched': it runs the old code again
     expect((await guest.threads[0]!.status()).functions).toEqual([]); // thread 0 switched back
-    const again = guest.apply(patch.id, { timeout: 200 });
+    const again = guest.applyTransition(patch.id, { timeout: 200 });
     again.force();
     await expect(again.done).resolves.toMatchObject({ complete: false, forced: true });
   });
@@ -93,10 +94,11 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
     const guest = await start(withSafepoints, 2);
     const patch = await guest.load(await patchFor(withSafepoints, 4, 'four'));
     await guest.threads[1]!.worker.terminate();
-    const transition = guest.apply(patch.id, { timeout: 300 });
-    await expect(transition.done).rejects.toMatchObject({ code: expect.stringMatching(/E_TRANSITION_(TIMEOUT|FAILED)/), message: expect.stringContaining('thread') });
-    expect(transition.threads[0]).toBe('switched');
-    expect(transition.threads[1]).not.toBe('switched');
+    const transition = guest.applyTransition(patch.id, { timeout: 30_000 });
+    // Fails at once (not at the timeout): the exited thread's request rejects with E_GUEST_EXITED.
+    await expect(transition.done).rejects.toMatchObject({ code: 'E_TRANSITION_FAILED', message: expect.stringContaining('thread 1 (E_GUEST_EXITED)') });
+    expect(transition.threads).toEqual(['switched', 'failed']);
+    expect(transition.errors[1]).toMatchObject({ code: 'E_GUEST_EXITED' });
     expect(guest.threads[1]!.state).toBe('exited');
   });
 
@@ -104,10 +106,27 @@ describe('multi-threaded guests: one table per thread, per-thread transitions', 
     const guest = await start(withSafepoints, 2);
     const trap = (await buildPatch({ wat: '(module (func (export "f") (param i32) (result i32) (unreachable)))', manifest: { id: 'trap', sequence: 1, targets: [{ function: 'f', export: 'f' }] }, baseline: withSafepoints })).bytes;
     const patch = await guest.load(trap);
-    const result = await guest.apply(patch.id).done;
+    const result = await guest.applyTransition(patch.id).done;
     expect(result.complete).toBe(true);
     expect(await until(() => guest.threads.every((t) => t.state === 'trapped'))).toBe(true);
     // Trapped threads are idle: their patch level still answers.
-    expect((await guest.status()).map((s) => s.patches.map((p) => p.state))).toEqual([['applied'], ['applied']]);
+    expect((await guest.status()).threads.map((s) => s.patches.map((p) => p.state))).toEqual([['applied'], ['applied']]);
+  });
+
+  it('apply through the contract: a thread that refuses undoes the threads that switched, and the guest answers as one guest would', async () => {
+    const guest = await start(withSafepoints, 2);
+    const patch = await guest.load(await patchFor(withSafepoints, 5, 'five'));
+    const applied = await guest.apply(patch.id);
+    expect(applied).toMatchObject({ id: 'five', state: 'applied', transition: { complete: true } });
+    expect(applied.commit).toBe(applied.transition.commit);
+    expect((await guest.status()).consistent).toBe(true);
+    await expect(guest.apply(patch.id)).rejects.toMatchObject({ code: 'E_ALREADY_APPLIED' }); // every thread says so
+    await guest.revert(patch.id);
+    // Thread 1 has forgotten the patch: thread 0 switches, thread 1 refuses, thread 0 is switched back.
+    await guest.threads[1]!.unload(patch.id);
+    await expect(guest.apply(patch.id)).rejects.toMatchObject({ code: 'E_TRANSITION_FAILED', message: expect.stringContaining('thread 1 (E_UNKNOWN_PATCH)') });
+    const status = await guest.status();
+    expect(status.threads.map((s) => s.functions)).toEqual([[], []]);
+    expect(await until(() => results(guest).every((v) => v === 1))).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import { ByteReader } from '../format/bytes.js';
 import { newInstruction, Op, readInstruction } from '../format/instructions.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { signatureText, type WasmModule } from '../format/module.js';
-import { remapConstExpr } from '../prepare/_encode.js';
+import { remapConstExpr } from '../format/encode.js';
 import { type Build, type Matching, functionCount, range, typeOf } from './_match.js';
 
 /** Why a change cannot be carried by a patch: a stable code, the item, and what to do. */

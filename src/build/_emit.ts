@@ -3,7 +3,7 @@ import { ByteWriter } from '../format/bytes.js';
 import { IMPORT_BASELINE, IMPORT_LIVE } from '../format/check.js';
 import { encodeFuncType, type FuncType, kindByte, signatureText, valTypeByte, type WasmModule } from '../format/module.js';
 import { identityMaps, type IndexMaps, relocateBody } from '../format/relocate.js';
-import { section, vector, writeLimits } from '../prepare/_encode.js';
+import { encodeModule, Section, vector, writeLimits } from '../format/encode.js';
 import type { Build, Matching } from './_match.js';
 import { typeOf } from './_match.js';
 
@@ -136,15 +136,14 @@ export function emitPatch(newBuild: Build, matching: Matching, carried: readonly
     const def = n.globals[g - importedGlobals.length]!;
     return new ByteWriter().u8(valTypeByte(def.type.type)).u8(def.type.mutable ? 1 : 0).bytes(def.init).finish();
   });
-  return new ByteWriter()
-    .bytes(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]))
-    .bytes(section(1, vector(types.map(encodeFuncType))))
-    .bytes(section(2, vector(imports)))
-    .bytes(section(3, vector(functionTypes)))
-    .bytes(ownGlobalEntries.length > 0 ? section(6, vector(ownGlobalEntries)) : new Uint8Array(0))
-    .bytes(section(7, vector(exports)))
-    .bytes(section(9, vector(refs.size > 0 ? [declared.finish()] : [])))
-    .bytes(section(10, vector(bodies)))
-    .bytes(section(0, nameSection))
-    .finish();
+  return encodeModule([
+    [Section.type, vector(types.map(encodeFuncType))],
+    [Section.import, vector(imports)],
+    [Section.function, vector(functionTypes)],
+    ...(ownGlobalEntries.length > 0 ? [[Section.global, vector(ownGlobalEntries)] as const] : []),
+    [Section.export, vector(exports)],
+    [Section.element, vector(refs.size > 0 ? [declared.finish()] : [])],
+    [Section.code, vector(bodies)],
+    [Section.custom, nameSection],
+  ]);
 }

@@ -1,4 +1,4 @@
-import { formatProblems, HotpatchError } from '../errors.js';
+import { HotpatchError, patchRejected } from '../errors.js';
 import { checkPatch, FunctionIndex } from '../format/check.js';
 import {
   type BaselineManifest,
@@ -69,8 +69,6 @@ export async function buildPatch(input: BuildPatchInput): Promise<BuiltPatch> {
   const invalid = invalidity(bytes);
   if (invalid) throw new HotpatchError('E_INVALID_WASM', `${input.filename ?? 'patch'}: invalid WebAssembly: ${invalid}`);
   const check = checkPatch(baseline, new FunctionIndex(baseline.functions), parseModule(bytes), given, new Set(input.hostImports ?? []));
-  if (check.problems.length > 0) {
-    throw new HotpatchError('E_PATCH_REJECTED', formatProblems(`patch "${given.id}" does not fit its baseline`, check.problems), { problems: check.problems });
-  }
+  if (check.problems.length > 0) throw patchRejected(given.id, check.problems);
   return { bytes, manifest: given };
 }

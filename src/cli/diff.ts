@@ -50,6 +50,7 @@ export default defineCommand({
             `  statics  ${result.exactStatics ? 'checked exactly (relocations present)' : paint.dim('checked by address constants (link with -Wl,--emit-relocs for an exact check)')}`,
           ].join('\n'),
       );
+      return EXIT.ok;
     });
   },
 });

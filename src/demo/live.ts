@@ -72,13 +72,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       if (next === 'vulnerable') escalationsWhilePatched += (await read()).escalations - patchedSince; // every request up to here ran patched
       const answer = next === 'patched' ? await guest.apply(patch.id) : await guest.revert(patch.id);
       if (next === 'patched') {
-        applyLatencies.push(answer.latency * 1000);
+        applyLatencies.push(answer.duration * 1000);
         patchedSince = (await read()).escalations; // every request from here runs patched
       }
       phase = next;
       const bankOk = (await guest.call('bank_ok')) === 1;
       log.push(
-        `${at()}  ${next === 'patched' ? paint('green', 'applied ') : paint('yellow', 'reverted')} "${patch.id}" in the running guest: acknowledged in ${(answer.latency * 1000).toFixed(1)} µs (slots written in ${((answer.commit ?? 0) * 1000).toFixed(2)} µs, at a ${answer.servedAt}); bank ${bankOk ? paint('green', 'balanced') : paint('red', 'OFF')}`,
+        `${at()}  ${next === 'patched' ? paint('green', 'applied ') : paint('yellow', 'reverted')} "${patch.id}" in the running guest: acknowledged in ${(answer.duration * 1000).toFixed(1)} µs (slots written in ${((answer.commit ?? 0) * 1000).toFixed(2)} µs, at a ${answer.servedAt}); bank ${bankOk ? paint('green', 'balanced') : paint('red', 'OFF')}`,
       );
     };
 
@@ -139,7 +139,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     // Apply latency across threads, over many trials, while the guest keeps serving.
     for (let i = 0; i < 1000; i++) {
       await guest.revert(patch.id);
-      applyLatencies.push((await guest.apply(patch.id)).latency * 1000);
+      applyLatencies.push((await guest.apply(patch.id)).duration * 1000);
     }
 
     // Quiesce: the guest finishes the request in hand and returns; every request begun was finished.

@@ -1,6 +1,7 @@
 import { ByteWriter } from '../format/bytes.js';
 import { Op } from '../format/instructions.js';
-import { encodeFuncType, kindByte } from '../format/module.js';
+import { encodeModule, exportEntry, funcImport, Section, typeSection, vector } from '../format/encode.js';
+import { kindByte } from '../format/module.js';
 
 /** Patches with at least this many targets get a committer; below it, a JS loop is as fast. */
 export const COMMITTER_MIN_TARGETS = 8;
@@ -26,12 +27,6 @@ export interface Committer {
  * JS (each as dear as a `table.set` from JS). A loop keeps the code small whatever k is.
  */
 function committerBytes(): Uint8Array {
-  const section = (id: number, content: Uint8Array): Uint8Array => new ByteWriter().u8(id).u32(content.length).bytes(content).finish();
-  const vec = (items: readonly Uint8Array[]): Uint8Array => {
-    const w = new ByteWriter().u32(items.length);
-    for (const item of items) w.bytes(item);
-    return w.finish();
-  };
   const loop = (offsetByK: boolean, patched: number): Uint8Array =>
     new ByteWriter()
       .sized((w) => {
@@ -46,31 +41,20 @@ function committerBytes(): Uint8Array {
         w.u8(Op.br).u32(0).u8(Op.end).u8(Op.end).u8(Op.end);
       })
       .finish();
-  return new ByteWriter()
-    .bytes(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]))
-    .bytes(section(1, vec([encodeFuncType({ params: ['i32', 'funcref', 'i32'], results: [] }), encodeFuncType({ params: ['i32'], results: [] })])))
-    .bytes(
-      section(
-        2,
-        vec([
-          new ByteWriter().name('c').name('set').u8(kindByte('func')).u32(0).finish(),
-          new ByteWriter().name('c').name('slots').u8(kindByte('memory')).u8(0).u32(1).finish(),
-          new ByteWriter().name('c').name('staging').u8(kindByte('table')).u8(0x70).u8(0).u32(0).finish(),
-        ]),
-      ),
-    )
-    .bytes(section(3, vec([new ByteWriter().u32(1).finish(), new ByteWriter().u32(1).finish()])))
-    .bytes(
-      section(
-        7,
-        vec([
-          new ByteWriter().name('apply').u8(kindByte('func')).u32(1).finish(),
-          new ByteWriter().name('restore').u8(kindByte('func')).u32(2).finish(),
-        ]),
-      ),
-    )
-    .bytes(section(10, vec([loop(false, 1), loop(true, 0)])))
-    .finish();
+  return encodeModule([
+    [Section.type, typeSection([{ params: ['i32', 'funcref', 'i32'], results: [] }, { params: ['i32'], results: [] }])],
+    [
+      Section.import,
+      vector([
+        funcImport('c', 'set', 0),
+        new ByteWriter().name('c').name('slots').u8(kindByte('memory')).u8(0).u32(1).finish(),
+        new ByteWriter().name('c').name('staging').u8(kindByte('table')).u8(0x70).u8(0).u32(0).finish(),
+      ]),
+    ],
+    [Section.function, vector([new ByteWriter().u32(1).finish(), new ByteWriter().u32(1).finish()])],
+    [Section.export, vector([exportEntry('apply', 'func', 1), exportEntry('restore', 'func', 2)])],
+    [Section.code, vector([loop(false, 1), loop(true, 0)])],
+  ]);
 }
 
 let compiled: WebAssembly.Module | undefined;

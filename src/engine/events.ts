@@ -1,7 +1,9 @@
 import type { HotpatchError } from '../errors.js';
 
+import type { GuestEventMap } from './contract.js';
+
 /** Event names a guest dispatches. */
-export type GuestEventType = 'loaded' | 'rejected' | 'applied' | 'reverted' | 'hook-failed' | 'rolled-back';
+export type GuestEventType = keyof GuestEventMap;
 
 /** What happened to which patch, and how long it took. */
 export class GuestEvent extends Event {

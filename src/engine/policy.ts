@@ -1,4 +1,4 @@
-import { HotpatchError, type Problem } from '../errors.js';
+import { HotpatchError, patchRejected } from '../errors.js';
 import { decodePatchManifest } from '../format/manifest.js';
 import { readSignature, type TrustedKey, verifySignature } from '../format/signature.js';
 
@@ -14,11 +14,6 @@ export interface PatchPolicy {
   readonly allowForcedDowngrade?: boolean;
 }
 
-function reject(problems: readonly Problem[], cause?: unknown): HotpatchError {
-  const [first] = problems;
-  return new HotpatchError('E_PATCH_REJECTED', `patch rejected: ${first!.message}`, { problems, ...(cause === undefined ? {} : { cause }) });
-}
-
 /** Whether the policy refuses unsigned patches. */
 export function signaturesRequired(policy: PatchPolicy): boolean {
   return policy.requireSignature ?? policy.trustedKeys !== undefined;
@@ -30,7 +25,7 @@ export function signaturesRequired(policy: PatchPolicy): boolean {
  */
 export function checkSize(data: Uint8Array, policy: PatchPolicy): void {
   const max = policy.maxPatchSize;
-  if (max !== undefined && data.length > max) throw reject([{ code: 'E_PATCH_TOO_LARGE', message: `${data.length} bytes is more than this host's limit of ${max}` }]);
+  if (max !== undefined && data.length > max) throw patchRejected(undefined, [{ code: 'E_PATCH_TOO_LARGE', message: `${data.length} bytes is more than this host's limit of ${max}` }]);
 }
 
 /**
@@ -61,6 +56,6 @@ async function verifySigner(data: Uint8Array, keys: readonly TrustedKey[]): Prom
     }
   } catch (error) {
     if (!(error instanceof HotpatchError)) throw error;
-    throw reject(error.problems, error);
+    throw patchRejected(undefined, error.problems, error);
   }
 }

@@ -1,6 +1,7 @@
 import { HotpatchError } from '../errors.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { newInstruction, Op, readConstExpr, readInstruction } from './instructions.js';
+import { SECTION_ORDER } from './sections.js';
 
 /** Value types Node 20's V8 runs without flags. */
 export type ValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref';
@@ -250,8 +251,6 @@ export function parseModule(bytes: Uint8Array): WasmModule {
   let start: number | undefined;
   let dataCount: number | undefined;
   let lastOrder = 0;
-  // Canonical order of non-custom sections (tag, id 13, sits between memory and global; datacount before code).
-  const ORDER: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
 
   while (!r.done) {
     const sectionStart = r.pos;
@@ -268,7 +267,7 @@ export function parseModule(bytes: Uint8Array): WasmModule {
       r.pos = end;
       continue;
     }
-    const order = ORDER[id];
+    const order = SECTION_ORDER[id];
     if (order === undefined) throw new HotpatchError('E_UNSUPPORTED_FEATURE', `unsupported section id ${id}`);
     if (order <= lastOrder) throw new HotpatchError('E_INVALID_WASM', `malformed module: section ${id} out of order`);
     lastOrder = order;

@@ -1,8 +1,8 @@
 import { ByteReader, ByteWriter } from './bytes.js';
 import type { WasmModule } from './module.js';
 
-/** Canonical position of each non-custom section id. */
-const ORDER: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
+/** Canonical position of each non-custom section id: tag (13) sits between memory and global, datacount (12) before code. The one table of it. */
+export const SECTION_ORDER: Readonly<Record<number, number>> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
 
 /** The bytes of a vector section's existing items (after its count) and the count. */
 export function vectorItems(module: WasmModule, id: number): { count: number; items: Uint8Array } {
@@ -36,14 +36,14 @@ export function rebuildModule(
     out.u8(id).u32(content.length).bytes(content);
   };
   const flushBefore = (order: number): void => {
-    const ids = [...pending.keys()].filter((id) => ORDER[id]! < order).sort((a, b) => ORDER[a]! - ORDER[b]!);
+    const ids = [...pending.keys()].filter((id) => SECTION_ORDER[id]! < order).sort((a, b) => SECTION_ORDER[a]! - SECTION_ORDER[b]!);
     for (const id of ids) {
       emit(id, pending.get(id)!);
       pending.delete(id);
     }
   };
   for (const section of module.sections) {
-    if (section.id !== 0) flushBefore(ORDER[section.id]!);
+    if (section.id !== 0) flushBefore(SECTION_ORDER[section.id]!);
     const replacement = pending.get(section.id);
     if (section.id !== 0 && replacement) {
       emit(section.id, replacement);

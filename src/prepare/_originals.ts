@@ -3,7 +3,7 @@ import { Op } from '../format/instructions.js';
 import type { BaselineExport, BaselineFunction } from '../format/manifest.js';
 import { forEachInstruction, kindByte, type WasmModule } from '../format/module.js';
 import { vectorItems } from '../format/sections.js';
-import { section, vector, writeGlobalType, writeLimits, writeTableType } from './_encode.js';
+import { encodeModule, Section, vector, writeGlobalType, writeLimits, writeTableType } from '../format/encode.js';
 
 /** Import module and names the originals module uses; the engine satisfies them from the guest. */
 export const ORIGINALS_LIVE = 'live';
@@ -67,27 +67,22 @@ export function buildOriginals(
   tagTypes.forEach((t, i) => imports.push(new ByteWriter().name(ORIGINALS_BASELINE).name(exported.tags[i]!.export).u8(kindByte('tag')).u8(0).u32(t).finish()));
 
   const { items: typeItems, count: typeCount } = vectorItems(module, 1);
-  const out = new ByteWriter().bytes(module.bytes.subarray(0, 8));
-  out.bytes(section(1, new ByteWriter().u32(typeCount).bytes(typeItems).finish()));
-  out.bytes(section(2, vector(imports)));
-  out.bytes(section(3, vector(included.map((f) => new ByteWriter().u32(typeOf(f.index)).finish()))));
-  out.bytes(section(7, vector(included.map((f, k) => new ByteWriter().name(String(f.index)).u8(kindByte('func')).u32(total + k).finish()))));
+  const sections: [number, Uint8Array][] = [
+    [Section.type, new ByteWriter().u32(typeCount).bytes(typeItems).finish()],
+    [Section.import, vector(imports)],
+    [Section.function, vector(included.map((f) => new ByteWriter().u32(typeOf(f.index)).finish()))],
+    [Section.export, vector(included.map((f, k) => new ByteWriter().name(String(f.index)).u8(kindByte('func')).u32(total + k).finish()))],
+  ];
   if (refs.size > 0) {
     // ref.func needs its target declared in an element segment of this module (flags 3: declarative).
     const declared = new ByteWriter().u32(3).u8(0x00).u32(refs.size);
     for (const r of refs) declared.u32(r);
-    out.bytes(section(9, vector([declared.finish()])));
+    sections.push([Section.element, vector([declared.finish()])]);
   }
-  out.bytes(
-    section(
-      10,
-      vector(
-        included.map((f) => {
-          const b = module.bodies[f.index - module.importedFunctions]!;
-          return module.bytes.subarray(b.start, b.end);
-        }),
-      ),
-    ),
-  );
-  return { bytes: out.finish(), unavailable };
+  const bodies = included.map((f) => {
+    const b = module.bodies[f.index - module.importedFunctions]!;
+    return module.bytes.subarray(b.start, b.end);
+  });
+  sections.push([Section.code, vector(bodies)]);
+  return { bytes: encodeModule(sections), unavailable };
 }

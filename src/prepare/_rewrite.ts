@@ -3,7 +3,7 @@ import { newInstruction, Op, readInstruction } from '../format/instructions.js';
 import type { BaselineFunction, Dispatch } from '../format/manifest.js';
 import { kindByte, type FunctionBody, valTypeByte, type WasmModule } from '../format/module.js';
 import { appendToVector } from '../format/sections.js';
-import { activeSegment, body, encodeElement, encodeType, localGets, remapConstExpr, vector } from './_encode.js';
+import { activeSegment, body, encodeElement, encodeType, localGets, remapConstExpr, vector } from '../format/encode.js';
 
 /** Export names prepare adds; a module that already uses them is rejected. */
 export const HOTPATCH_TABLE_EXPORT = 'hotpatch.table';

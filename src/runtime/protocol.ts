@@ -4,7 +4,7 @@
  * for the payloads (patch modules cross as compiled `WebAssembly.Module`s).
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { ApplyOptions, GuestStatus } from '../engine/index.js';
+import type { CommitOptions, GuestEventType, GuestStatus, PatchPolicy } from '../engine/index.js';
 import type { HotpatchErrorCode, Problem } from '../errors.js';
 
 /** Int32 slots of the control block. */
@@ -31,6 +31,8 @@ export const Control = {
   whileActive: 9,
   /** Where the fast request was served: see `ServedAt`. */
   servedAt: 10,
+  /** 1 when the guest emitted events besides the fast request's own: they follow on the port, in a `Reply`. */
+  events: 11,
   size: 16,
   /** Float64 index (in a Float64Array over the same buffer) of the fast request's commit time, ms (Int32 slots 12–13). */
   commitF64: 6,
@@ -48,14 +50,37 @@ export type ServedAt = (typeof SERVED_AT)[number];
 /** The global (`Symbol.for`) through which the host's interrupts reach the worker's server (see `interrupts.ts`). */
 export const INTERRUPT_KEY = 'wasm-hotpatch.interrupt';
 
-/** Control block `state` values. */
-export const GuestState = { starting: 0, running: 1, idle: 2, trapped: 3, exited: 4 } as const;
+/**
+ * Control block `state` values: `busy` while an idle (or trapped) guest serves a request from its
+ * event loop, so a request stuck there (a hook that never returns) is not reported idle.
+ */
+export const GuestState = { starting: 0, running: 1, idle: 2, trapped: 3, exited: 4, busy: 5 } as const;
 
 /** `Guest.apply`'s options that can cross threads: a probe is the name of a guest export. */
-export type RemoteApplyOptions = Pick<ApplyOptions, 'force' | 'whileActive' | 'watch'> & { readonly probe?: string };
+export type RemoteApplyOptions = CommitOptions;
+
+/** The part of a host's policy the worker's own guest enforces (keys and sizes are checked by the host, before sending). */
+export type ThreadPolicy = Pick<PatchPolicy, 'allowForcedDowngrade'>;
+
+/** An event the worker's guest emitted, as it crosses to the host. */
+export interface EventRecord {
+  readonly type: GuestEventType;
+  readonly patch?: string;
+  readonly duration: number;
+  readonly commit?: number;
+  readonly error?: WireError;
+}
+
+/** A `HotpatchError` as it crosses threads. */
+export interface WireError {
+  readonly code: HotpatchErrorCode;
+  readonly message: string;
+  readonly problems: readonly Problem[];
+}
 
 /** A request from the host. */
 export type Request =
+  /** `module` was compiled by the host from exactly `bytes`, after its policy accepted them. */
   | { seq: number; op: 'load'; bytes: Uint8Array; module: WebAssembly.Module; force?: boolean }
   | { seq: number; op: 'apply'; id: string; options: RemoteApplyOptions }
   | { seq: number; op: 'revert'; id: string }
@@ -69,18 +94,18 @@ export type Request =
 /** A request before the host numbers it. */
 export type Unnumbered<R> = R extends { seq: number } ? Omit<R, 'seq'> : never;
 
-/** The worker's answer, with where it was served and how long the table writes took. */
+/** The worker's answer, with where it was served, how long the table writes took, and the events the guest emitted meanwhile. */
 export type Reply =
-  | { seq: number; ok: true; result: unknown; servedAt: ServedAt; commit?: number; duration: number }
-  | { seq: number; ok: false; error: { code: HotpatchErrorCode; message: string; problems: readonly Problem[] }; servedAt: ServedAt; duration: number };
+  | { seq: number; ok: true; result: unknown; servedAt: ServedAt; commit?: number; duration: number; events: readonly EventRecord[] }
+  | { seq: number; ok: false; error: WireError; servedAt: ServedAt; duration: number; events: readonly EventRecord[] };
 
 /** What the worker tells the host on its own: ready, and how a long-running call ended. */
 export type Notice =
   | { notice: 'ready'; baseline: string; safepoints: boolean; manifest: import('../format/manifest.js').BaselineManifest }
   | { notice: 'returned'; result: unknown }
   | { notice: 'trapped'; message: string }
-  /** A watched patch rolled itself back after traps in its code (see `Guest.apply`'s `watch`). */
-  | { notice: 'rolled-back'; patch: string }
+  /** An event the guest emitted outside any request (a watched patch rolled back at a trap). */
+  | { notice: 'event'; event: EventRecord }
   | { notice: 'error'; message: string };
 
 /** What the host hands the worker in `workerData.hotpatch`. */

@@ -1,6 +1,17 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { type Guest, HotpatchError, type Patch } from '../engine/index.js';
-import { Control, FastOp, SERVED_AT, type Reply, type Request, type ServedAt } from './protocol.js';
+import { type Guest, type GuestEvent, type GuestEventType, HotpatchError, type Patch } from '../engine/index.js';
+import { Control, type EventRecord, FastOp, GuestState, SERVED_AT, type Reply, type Request, type ServedAt } from './protocol.js';
+
+/** Every event a guest emits: forwarded to the host, inside the answer to the request that caused it or on its own. */
+const EVENTS: readonly GuestEventType[] = ['loaded', 'rejected', 'applied', 'reverted', 'hook-failed', 'rolled-back'];
+
+const record = (event: GuestEvent): EventRecord => ({
+  type: event.type as GuestEventType,
+  duration: event.duration,
+  ...(event.patch === undefined ? {} : { patch: event.patch }),
+  ...(event.commit === undefined ? {} : { commit: event.commit }),
+  ...(event.error === undefined ? {} : { error: event.error.toJSON() }),
+});
 
 /** A guest served to its host: requests are answered at safepoints, interrupts and from the event loop. */
 export interface Server {
@@ -17,7 +28,7 @@ export interface Server {
  * its table, as it must: a `WebAssembly.Table` cannot cross threads); an idle guest, or one waiting
  * in an async import, answers from the event loop.
  */
-export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: MessagePort): Server {
+export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: MessagePort, options: { onEvent?: (event: EventRecord) => void } = {}): Server {
   const ctrl = new Int32Array(control);
   const f64 = new Float64Array(control);
   const handles: Patch[] = [];
@@ -28,6 +39,29 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
   // request is served as soon as the first change is done.
   let changing = false;
   let missed = false;
+  // Events of the request being served travel with its answer; a fast request's own
+  // applied / reverted event is not recorded (the host makes it from the control block).
+  let events: EventRecord[] | undefined;
+  let fastEvent: GuestEventType | undefined;
+  const onGuestEvent = (event: Event): void => {
+    if (events === undefined) options.onEvent?.(record(event as GuestEvent));
+    else if (event.type !== fastEvent) events.push(record(event as GuestEvent));
+  };
+  for (const type of EVENTS) guest.addEventListener(type, onGuestEvent);
+  // The state the guest had before serving a request from its event loop (it is `busy` meanwhile).
+  let busyFrom: number | undefined;
+  const busy = (servedAt: ServedAt): void => {
+    const state = Atomics.load(ctrl, Control.state);
+    if (servedAt !== 'event-loop' || state === GuestState.running || state === GuestState.busy) return;
+    busyFrom = state;
+    Atomics.store(ctrl, Control.state, GuestState.busy);
+  };
+  const acknowledge = (seq: number): void => {
+    if (busyFrom !== undefined) Atomics.store(ctrl, Control.state, busyFrom);
+    busyFrom = undefined;
+    Atomics.store(ctrl, Control.ack, seq);
+    Atomics.notify(ctrl, Control.ack);
+  };
 
   const change = <T>(fn: () => T): T => {
     changing = true;
@@ -42,6 +76,10 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
     const start = performance.now();
     const seq = Atomics.load(ctrl, Control.request);
     const op = Atomics.load(ctrl, Control.op);
+    busy(servedAt);
+    const outer = events;
+    events = [];
+    fastEvent = op === FastOp.apply ? 'applied' : 'reverted';
     try {
       const patch = handles[Atomics.load(ctrl, Control.handle)];
       if (!patch) throw new HotpatchError('E_UNKNOWN_PATCH', 'no patch with that handle in this guest');
@@ -54,6 +92,8 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
           const wait = Atomics.load(ctrl, Control.quiesce);
           if (start - deferred.since < wait) {
             Atomics.store(ctrl, Control.pending, 1); // ask again at the next safepoint
+            events = outer;
+            fastEvent = undefined;
             return;
           }
           throw new HotpatchError('E_QUIESCENCE_TIMEOUT', `${error.message}; still so after ${wait} ms of safepoints`, { cause: error });
@@ -62,32 +102,40 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
       f64[Control.commitF64] = guest.lastCommit;
       Atomics.store(ctrl, Control.servedAt, SERVED_AT.indexOf(servedAt));
       Atomics.store(ctrl, Control.status, 0);
+      Atomics.store(ctrl, Control.events, events.length > 0 ? 1 : 0);
+      if (events.length > 0) port.postMessage({ seq, ok: true, result: undefined, servedAt, duration: performance.now() - start, events } satisfies Reply);
     } catch (error) {
       const err = error instanceof HotpatchError ? error : new HotpatchError('E_USAGE', (error as Error)?.message ?? String(error));
       Atomics.store(ctrl, Control.status, 1);
-      port.postMessage({ seq, ok: false, error: err.toJSON(), servedAt, duration: performance.now() - start } satisfies Reply);
+      port.postMessage({ seq, ok: false, error: err.toJSON(), servedAt, duration: performance.now() - start, events } satisfies Reply);
+    } finally {
+      events = outer;
+      fastEvent = undefined;
     }
     Atomics.store(ctrl, Control.op, FastOp.none);
     deferred = undefined;
     f64[Control.handledF64] = performance.now() - start;
-    Atomics.store(ctrl, Control.ack, seq);
-    Atomics.notify(ctrl, Control.ack);
+    acknowledge(seq);
   };
   const handle = (request: Request, servedAt: ServedAt): void => {
     const start = performance.now();
+    busy(servedAt);
+    const outer = events;
+    const mine: EventRecord[] = (events = []);
     let reply: Reply;
     try {
       // Calls run guest code, which may itself reach safepoints that serve further requests.
       const result = request.op === 'call' || request.op === 'callPatch' ? run(guest, request, handles) : change(() => run(guest, request, handles));
       const commit = request.op === 'apply' || request.op === 'revert' ? guest.lastCommit : undefined;
-      reply = { seq: request.seq, ok: true, result, servedAt, duration: performance.now() - start, ...(commit === undefined ? {} : { commit }) };
+      reply = { seq: request.seq, ok: true, result, servedAt, duration: performance.now() - start, events: mine, ...(commit === undefined ? {} : { commit }) };
     } catch (error) {
       const err = error instanceof HotpatchError ? error : new HotpatchError('E_USAGE', (error as Error)?.message ?? String(error));
-      reply = { seq: request.seq, ok: false, error: err.toJSON(), servedAt, duration: performance.now() - start };
+      reply = { seq: request.seq, ok: false, error: err.toJSON(), servedAt, duration: performance.now() - start, events: mine };
+    } finally {
+      events = outer;
     }
     port.postMessage(reply);
-    Atomics.store(ctrl, Control.ack, request.seq);
-    Atomics.notify(ctrl, Control.ack);
+    acknowledge(request.seq);
   };
   const drain = (servedAt: ServedAt): void => {
     if (changing) {
@@ -121,6 +169,7 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
     poll,
     interrupt,
     close: () => {
+      for (const type of EVENTS) guest.removeEventListener(type, onGuestEvent);
       port.off('message', onMessage);
       port.close();
     },
@@ -132,12 +181,12 @@ function run(guest: Guest, request: Request, handles: Patch[]): unknown {
     case 'load': {
       const p = guest.loadSync(request.bytes, { module: request.module, ...(request.force ? { force: true } : {}) });
       const handle = handles.push(p) - 1;
-      return { id: p.id, sequence: p.sequence, cumulative: p.cumulative, targets: p.targets, handle };
+      return { id: p.id, sequence: p.sequence, cumulative: p.cumulative, description: p.description, targets: p.targets, handle };
     }
     case 'apply':
-      return guest.apply(request.id, request.options).id;
+      return guest.apply(request.id, request.options).state;
     case 'revert':
-      return guest.revert(request.id).id;
+      return guest.revert(request.id).state;
     case 'unload': {
       const p = guest.patch(request.id);
       guest.unload(request.id);

@@ -1,5 +1,9 @@
+import { type CommitOptions, type CommitResult, GuestEvent, type GuestEventMap, type GuestStatus, type HotpatchGuest, type LoadOptions, type LoadResult, type PatchPolicy } from '../engine/index.js';
 import { HotpatchError } from '../errors.js';
-import { type Answer, type RemotePatch, WorkerGuest, type WorkerGuestOptions } from './worker-guest.js';
+import type { BaselineManifest } from '../format/manifest.js';
+import { Transition, type TransitionOptions, type TransitionResult } from './transition.js';
+import { NO_POLICY, verifyPatch } from './verified.js';
+import { loadVerified, WorkerGuest, type WorkerGuestOptions } from './worker-guest.js';
 
 /** Options of {@link ThreadedGuest.start}. */
 export interface ThreadedGuestOptions extends Omit<WorkerGuestOptions, 'memory' | 'run'> {
@@ -11,118 +15,38 @@ export interface ThreadedGuestOptions extends Omit<WorkerGuestOptions, 'memory' 
   readonly run?: { readonly export: string; readonly args?: (thread: number) => readonly unknown[] };
 }
 
-/** Where one thread is in a transition. */
-export type ThreadState = 'pending' | 'switched' | 'failed';
-
-/** The result of a transition: every thread switched, or it was forced with some still pending. */
-export interface TransitionResult {
-  readonly id: string;
-  readonly direction: 'apply' | 'revert';
-  readonly complete: boolean;
-  readonly forced: boolean;
-  readonly threads: readonly ThreadState[];
-  /** Milliseconds from start until the last thread switched (or the transition was forced). */
-  readonly duration: number;
+/** A threaded guest's patch level: thread 0's, every thread's, and whether they agree. */
+export interface ThreadedStatus extends GuestStatus {
+  readonly threads: readonly GuestStatus[];
+  /** Whether every thread runs the same patches in the same stacks (false mid-transition, or after a forced one). */
+  readonly consistent: boolean;
 }
 
-/**
- * A patch (or its removal) on its way through the threads of a guest, like livepatch's per-task
- * transition: each thread switches at its own next safepoint. `done` settles when every thread has
- * switched, or fails with `E_TRANSITION_TIMEOUT` naming the threads still pending; `force()` stops
- * waiting (stragglers switch when they next reach a safepoint), `cancel()` reverses it.
- */
-export class Transition {
-  readonly id: string;
-  readonly direction: 'apply' | 'revert';
-  readonly threads: ThreadState[];
-  readonly done: Promise<TransitionResult>;
-  readonly #started = performance.now();
-  readonly #answers: Promise<Answer<string> | undefined>[];
-  #forced = false;
-  #cancelled = false;
-  #resolveForced!: () => void;
-
-  /** @internal Made by ThreadedGuest. */
-  constructor(id: string, direction: 'apply' | 'revert', workers: readonly WorkerGuest[], timeout: number, options: { whileActive?: boolean; quiesceTimeout?: number } = {}) {
-    this.id = id;
-    this.direction = direction;
-    this.threads = workers.map(() => 'pending');
-    this.#answers = workers.map((w, t) =>
-      (direction === 'apply' ? w.apply(id, options) : w.revert(id)).then(
-        (answer) => {
-          this.threads[t] = 'switched';
-          // A thread that switches after a cancel is switched back.
-          if (this.#cancelled && direction === 'apply') void w.revert(id).catch(() => {});
-          return answer;
-        },
-        () => {
-          this.threads[t] = 'failed';
-          return undefined;
-        },
-      ),
-    );
-    const forced = new Promise<void>((resolve) => (this.#resolveForced = resolve));
-    const all = Promise.all(this.#answers).then(() => undefined);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeout)));
-    this.done = Promise.race([all, forced, timedOut]).then((outcome) => {
-      clearTimeout(timer);
-      const result = this.#result();
-      if (outcome === 'timeout' && !this.#forced) {
-        const pending = this.threads.flatMap((s, t) => (s === 'switched' ? [] : [`${t} (${s})`]));
-        throw Object.assign(new HotpatchError('E_TRANSITION_TIMEOUT', `${direction} of "${id}" did not finish within ${timeout} ms: thread${pending.length === 1 ? '' : 's'} ${pending.join(', ')} not switched; force() or cancel()`), { result });
-      }
-      if (this.threads.includes('failed')) {
-        throw Object.assign(new HotpatchError('E_TRANSITION_FAILED', `${direction} of "${id}" failed in thread${this.threads.filter((s) => s === 'failed').length === 1 ? '' : 's'} ${this.threads.flatMap((s, t) => (s === 'failed' ? [t] : [])).join(', ')}`), { result });
-      }
-      return result;
-    });
-    this.done.catch(() => {});
-  }
-
-  #result(): TransitionResult {
-    return {
-      id: this.id,
-      direction: this.direction,
-      complete: this.threads.every((s) => s === 'switched'),
-      forced: this.#forced,
-      threads: [...this.threads],
-      duration: performance.now() - this.#started,
-    };
-  }
-
-  /** Stops waiting: the transition counts as done; threads still pending switch at their next safepoint. */
-  force(): void {
-    this.#forced = true;
-    this.#resolveForced();
-  }
-
-  /**
-   * Reverse transition: threads that switched switch back; threads that switch later are switched
-   * back as they do. Resolves when every switched thread has switched back.
-   */
-  async cancel(workers: readonly WorkerGuest[]): Promise<void> {
-    this.#cancelled = true;
-    this.force();
-    const back = this.threads.map((s, t) => (s === 'switched' ? (this.direction === 'apply' ? workers[t]!.revert(this.id) : workers[t]!.apply(this.id)) : undefined));
-    await Promise.all(back.map((p) => p?.catch(() => {})));
-  }
-}
+/** What a threaded guest's `apply` and `revert` answer: the contract's result, and the transition's. */
+export type ThreadedCommitResult = CommitResult & { readonly transition: TransitionResult };
 
 /**
  * A guest running as several threads — one worker and one instance (so one table) each, sharing
- * one memory — as emscripten pthreads and Rust wasm threads do. Patches load in every thread;
- * applying or reverting one is a `Transition` through the threads.
+ * one memory — as emscripten pthreads and Rust wasm threads do. It keeps the contract every guest
+ * kind keeps (`HotpatchGuest`): `load` loads in every thread (compiled once), `apply` and `revert`
+ * run a transition through the threads to its end, and a failed one is switched back, so it
+ * changes nothing. `applyTransition` / `revertTransition` give the transition itself, to watch,
+ * force or cancel.
  */
-export class ThreadedGuest {
+export class ThreadedGuest extends EventTarget implements HotpatchGuest {
   readonly threads: readonly WorkerGuest[];
   readonly memory: WebAssembly.Memory;
   readonly #timeout: number;
+  readonly #policy: PatchPolicy;
 
-  private constructor(threads: WorkerGuest[], memory: WebAssembly.Memory, timeout: number) {
+  private constructor(threads: WorkerGuest[], memory: WebAssembly.Memory, options: ThreadedGuestOptions) {
+    super();
     this.threads = threads;
     this.memory = memory;
-    this.#timeout = timeout;
+    this.#timeout = options.timeout ?? 10_000;
+    this.#policy = options.policy ?? NO_POLICY;
+    // Health checks run in each thread: a rollback or a failed hook is reported once per thread.
+    for (const t of threads) for (const type of ['rolled-back', 'hook-failed'] as const) t.addEventListener(type, (e) => this.dispatchEvent(copy(e)));
   }
 
   /**
@@ -134,51 +58,154 @@ export class ThreadedGuest {
     const { module, name, initial, maximum } = options.memory;
     const memory = new WebAssembly.Memory({ initial, maximum, shared: true });
     const { run, threads: count, memory: _memory, ...rest } = options;
-    const threads = await Promise.all(
+    const started = await Promise.allSettled(
       Array.from({ length: count }, (_, t) =>
         WorkerGuest.start(baseline, {
           ...rest,
+          policy: options.policy ?? NO_POLICY,
           memory: { module, name, memory },
           ...(run ? { run: { export: run.export, args: run.args?.(t) ?? [t] } } : {}),
         }),
       ),
     );
-    return new ThreadedGuest(threads, memory, options.timeout ?? 10_000);
+    const threads = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(threads.map((t) => t.close()));
+      throw failed.reason;
+    }
+    return new ThreadedGuest(threads, memory, options);
+  }
+
+  /** The baseline's manifest (every thread runs the same baseline). */
+  get manifest(): BaselineManifest {
+    return this.threads[0]!.manifest;
   }
 
   /**
-   * Loads a patch into every thread (compiled once here).
-   * @throws HotpatchError E_PATCH_REJECTED, as `Guest.load`
+   * Checks the bytes against the policy and compiles them once, then loads them in every thread;
+   * if any thread refuses, the threads that loaded them forget them again.
+   * @throws HotpatchError E_PATCH_REJECTED, as `Guest.load`; E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
    */
-  async load(bytes: Uint8Array): Promise<RemotePatch> {
-    const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-    const loaded = await Promise.all(this.threads.map((t) => t.load(bytes, { module })));
-    const { latency: _latency, ...patch } = loaded[0]!;
-    return patch;
+  async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<LoadResult> {
+    const start = performance.now();
+    try {
+      const verified = await verifyPatch(bytes, this.#policy);
+      const loaded = await Promise.allSettled(this.threads.map((t) => loadVerified(t, verified, options)));
+      const refused = loaded.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+      if (refused) {
+        await Promise.all(loaded.map((l, t) => (l.status === 'fulfilled' ? this.threads[t]!.unload(l.value.id).catch(() => {}) : undefined)));
+        throw refused.reason;
+      }
+      const { servedAt: _s, handled: _h, duration: _d, ...patch } = (loaded[0] as PromiseFulfilledResult<LoadResult & { servedAt: unknown; handled: unknown }>).value;
+      const result = { ...patch, duration: performance.now() - start };
+      this.dispatchEvent(new GuestEvent('loaded', { patch: result.id, duration: result.duration }));
+      return result;
+    } catch (error) {
+      if (error instanceof HotpatchError) this.dispatchEvent(new GuestEvent('rejected', { duration: performance.now() - start, error }));
+      throw error;
+    }
   }
 
-  /** Starts applying a loaded patch in every thread. */
-  apply(id: string, options: { timeout?: number; whileActive?: boolean; quiesceTimeout?: number } = {}): Transition {
+  /** Starts applying a loaded patch in every thread; `timeout` bounds the wait for all of them (default: the guest's timeout). */
+  applyTransition(id: string, options: TransitionOptions & { timeout?: number } = {}): Transition {
     const { timeout, ...rest } = options;
-    return new Transition(id, 'apply', this.threads, timeout ?? this.#timeout, rest);
+    return this.#begin(new Transition(id, 'apply', this.threads, timeout ?? this.#timeout, rest));
   }
 
   /** Starts reverting a patch in every thread. */
-  revert(id: string, options: { timeout?: number } = {}): Transition {
-    return new Transition(id, 'revert', this.threads, options.timeout ?? this.#timeout);
+  revertTransition(id: string, options: { timeout?: number } = {}): Transition {
+    return this.#begin(new Transition(id, 'revert', this.threads, options.timeout ?? this.#timeout));
+  }
+
+  #begin(transition: Transition): Transition {
+    void transition.done.then(
+      (r) => this.dispatchEvent(new GuestEvent(r.direction === 'apply' ? 'applied' : 'reverted', { patch: r.id, duration: r.duration, commit: r.commit })),
+      () => {},
+    );
+    return transition;
+  }
+
+  /**
+   * Applies a loaded patch in every thread and waits for all of them. If a thread refuses or
+   * cannot be reached in time, the threads that switched switch back: nothing changed.
+   * @throws HotpatchError the threads' own error when every thread refused alike (E_DOWNGRADE,
+   * E_ALREADY_APPLIED, …), else E_TRANSITION_FAILED or E_TRANSITION_TIMEOUT; E_CLOSED
+   */
+  async apply(id: string, options: CommitOptions & { quiesceTimeout?: number } = {}): Promise<ThreadedCommitResult> {
+    if (options.probe !== undefined || options.watch !== undefined) throw new HotpatchError('E_USAGE', 'probe and watch are per thread: apply them through each of `threads`');
+    const { force, whileActive, quiesceTimeout } = options;
+    return this.#complete(this.applyTransition(id, { ...(force ? { force } : {}), ...(whileActive ? { whileActive } : {}), ...(quiesceTimeout === undefined ? {} : { quiesceTimeout }) }), 'applied');
+  }
+
+  /**
+   * Reverts a patch in every thread and waits for all of them; a failed revert is undone.
+   * @throws HotpatchError as `apply` (E_NOT_APPLIED, E_UNKNOWN_PATCH when every thread says so)
+   */
+  async revert(id: string): Promise<ThreadedCommitResult> {
+    return this.#complete(this.revertTransition(id), 'reverted');
+  }
+
+  async #complete(transition: Transition, state: 'applied' | 'reverted'): Promise<ThreadedCommitResult> {
+    try {
+      const result = await transition.done;
+      return { id: transition.id, state, commit: result.commit, duration: result.duration, transition: result };
+    } catch (error) {
+      await transition.cancel().catch(() => {});
+      const refusals = transition.errors.filter((e): e is HotpatchError => e !== undefined);
+      // Every thread refused for the same reason: that reason is the answer, as one guest would give it.
+      if (refusals.length === this.threads.length && refusals.every((e) => e.code === refusals[0]!.code)) throw refusals[0]!;
+      throw error;
+    }
   }
 
   /** Cancels a transition: a reverse transition through the threads. */
-  cancel(transition: Transition): Promise<void> {
-    return transition.cancel(this.threads);
+  cancel(transition: Transition): Promise<TransitionResult> {
+    return transition.cancel();
   }
 
-  /** Which threads run which patches: each thread's `status()`. */
-  async status() {
-    return Promise.all(this.threads.map((t) => t.status()));
+  /**
+   * Forgets a patch that is not applied, in every thread.
+   * @throws HotpatchError E_UNKNOWN_PATCH, E_ALREADY_APPLIED, E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
+   */
+  async unload(id: string): Promise<void> {
+    const done = await Promise.allSettled(this.threads.map((t) => t.unload(id)));
+    const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
+  /**
+   * The patch level: thread 0's, with every thread's and whether they agree.
+   * @throws HotpatchError E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
+   */
+  async status(): Promise<ThreadedStatus> {
+    const threads = await Promise.all(this.threads.map((t) => t.status()));
+    const shape = (s: GuestStatus): string => JSON.stringify([s.patches.map((p) => [p.id, p.state]), s.functions]);
+    return { ...threads[0]!, threads, consistent: threads.every((s) => shape(s) === shape(threads[0]!)) };
+  }
+
+  /**
+   * Calls an export in thread 0.
+   * @throws HotpatchError as `WorkerGuest.call`
+   */
+  call(name: string, ...args: unknown[]): Promise<unknown> {
+    return this.threads[0]!.call(name, ...args);
+  }
+
+  /** Stops every thread: their pending and later requests reject with E_CLOSED. */
   async close(): Promise<void> {
     await Promise.all(this.threads.map((t) => t.close()));
   }
+}
+
+function copy(e: GuestEvent): GuestEvent {
+  return new GuestEvent(e.type as keyof GuestEventMap, { patch: e.patch, duration: e.duration, ...(e.commit === undefined ? {} : { commit: e.commit }), ...(e.error ? { error: e.error } : {}) });
+}
+
+/** Events typed by name, as the DOM types `HTMLElement`'s: no caller casts an `Event`. */
+export interface ThreadedGuest {
+  addEventListener<K extends keyof GuestEventMap>(type: K, listener: (event: GuestEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof GuestEventMap>(type: K, listener: (event: GuestEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }

@@ -1,10 +1,13 @@
-import { once } from 'node:events';
-import { receiveMessageOnPort, MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { checkTrust, GuestEvent, type GuestStatus, type PatchPolicy } from '../engine/index.js';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { CommitOptions, CommitResult, GuestEventMap, GuestStatus, HotpatchGuest, LoadOptions, LoadResult, PatchPolicy } from '../engine/index.js';
+import { GuestEvent } from '../engine/index.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
+import { Channel, Refused, type Served } from './channel.js';
+import { GuestThread } from './guest-thread.js';
 import { type Interrupter, interruptible } from './interrupts.js';
-import { Control, FastOp, GuestState, SERVED_AT, type Notice, type RemoteApplyOptions, type Reply, type Request, type ServedAt, type Unnumbered } from './protocol.js';
+import { Control, FastOp, GuestState, type EventRecord, type Notice, type Request, type ServedAt, type Unnumbered } from './protocol.js';
+import { NO_POLICY, type VerifiedPatch, verifiedUnder, verifyPatch } from './verified.js';
 import type { WorkerInit } from './worker.js';
 
 /** Options of {@link WorkerGuest.start}. */
@@ -19,7 +22,10 @@ export interface WorkerGuestOptions {
   readonly spin?: number;
   /** A shared memory to give the guest as the import `module.name` (threads of one program share it). */
   readonly memory?: { readonly module: string; readonly name: string; readonly memory: WebAssembly.Memory };
-  /** What patches this host accepts (trusted keys, size): checked here, before anything is sent. */
+  /**
+   * What patches this host accepts: keys, signatures and size are checked here, before anything is
+   * sent; `allowForcedDowngrade` is enforced by the guest itself, in its thread.
+   */
   readonly policy?: PatchPolicy;
   /** Passed to the Worker as its `execArgv`. */
   readonly execArgv?: readonly string[];
@@ -35,25 +41,29 @@ export interface WorkerGuestOptions {
   readonly interrupts?: boolean;
 }
 
-/** The answer to one request: what it returned, how long the host waited, and how the guest served it. */
-export interface Answer<T = unknown> {
-  readonly result: T;
-  /** Milliseconds from sending the request to reading the answer, in the host. */
-  readonly latency: number;
-  /** Milliseconds the guest spent writing its table (apply / revert). */
-  readonly commit?: number;
+/** How a worker guest served a request: where, and how long its thread spent on it. */
+export interface ServedIn {
   /** Whether the busy guest served it at a safepoint or an interrupt, or an idle one from its event loop. */
   readonly servedAt: ServedAt;
   /** Milliseconds the guest's thread spent on the request, from picking it up to answering. */
   readonly handled: number;
 }
 
-/** A patch loaded into a worker guest, as the host sees it. */
-export interface RemotePatch {
-  readonly id: string;
-  readonly sequence: number;
-  readonly cumulative: boolean;
-  readonly targets: readonly string[];
+/** `load`'s answer from a worker guest: the contract's `LoadResult`, and how it was served. */
+export type WorkerLoadResult = LoadResult & ServedIn;
+
+/** `apply` / `revert`'s answer from a worker guest: the contract's `CommitResult`, and how it was served. */
+export type WorkerCommitResult = CommitResult & ServedIn;
+
+/** An event about the export the guest was asked to run, or its worker: `detail` is what the worker said. */
+export type NoticeEvent = Event & { readonly detail: Notice };
+
+/** What a worker guest dispatches: the guest's own events (as `Guest` does), and its worker's. */
+export interface WorkerGuestEventMap extends GuestEventMap {
+  returned: NoticeEvent;
+  trapped: NoticeEvent;
+  error: NoticeEvent;
+  exit: Event;
 }
 
 /** Interrupts as asked: on when asked for (or an error saying why not), else on where they work. */
@@ -67,53 +77,50 @@ function reachable(wanted: boolean | undefined): ReturnType<typeof interruptible
   }
 }
 
-/** How often `close` asks a worker that has not exited to terminate again, in ms. */
-const TERMINATE_RETRY_MS = 20;
-
-/** How often an unanswered request interrupts the guest again, in ms. */
-const INTERRUPT_RETRY_MS = 2;
-
 // Running from TypeScript sources (tsx, vitest): start the worker from sources too.
 const fromSources = import.meta.url.endsWith('.ts');
 const workerScript = new URL(fromSources ? './worker.ts' : './worker.js', import.meta.url);
 
 /**
- * A guest running in a worker thread, driven from the host with the in-thread `Guest`'s API:
- * `load`, `apply`, `revert`, `status`, events. Each call resolves when the guest has acknowledged
- * it, with the measured latency. The guest keeps running while it is patched: a busy guest
- * answers at its safepoints (prepare with `safepoints`), an idle one from its event loop.
+ * Loads a patch already checked against the guest's policy and compiled (a guest of several threads
+ * compiles once for all); one checked under another policy is checked again. Not exported from the package.
  */
-export class WorkerGuest extends EventTarget {
-  readonly worker: Worker;
+// Set by WorkerGuest's static block, which alone can reach its private #load.
+export let loadVerified: (guest: WorkerGuest, patch: VerifiedPatch, options: LoadOptions) => Promise<WorkerLoadResult>;
+
+/**
+ * A guest running in a worker thread, driven from the host through the contract every guest kind
+ * keeps (`HotpatchGuest`): the same verbs, answers, errors and events as the in-thread `Guest`,
+ * plus where each request was served. The guest keeps running while it is patched: a busy guest
+ * answers at its safepoints or interrupt checks, an idle one from its event loop. When its worker
+ * exits or it is closed, every pending and later request rejects at once (E_GUEST_EXITED, E_CLOSED).
+ */
+export class WorkerGuest extends EventTarget implements HotpatchGuest {
+  /** The guest's thread; its `terminate()` is reliable (see `guest-thread.ts`), but prefer `close()`. */
+  readonly worker: GuestThread;
   readonly baseline: string;
   /** The baseline's manifest: its functions, signatures and slots. */
   readonly manifest: BaselineManifest;
-  readonly #ctrl: Int32Array;
+  readonly #channel: Channel;
   readonly #port: MessagePort;
-  readonly #timeout: number;
-  readonly #spin: number;
   readonly #policy: PatchPolicy;
   readonly #interrupter: Interrupter | undefined;
-  /** Whether every request interrupts at once (no safepoints to wait for). */
-  readonly #interruptFirst: boolean;
-  #seq = 0;
   readonly #handles = new Map<string, number>();
-  #queue: Promise<unknown> = Promise.resolve();
   #ended: Notice | undefined;
-  #exited = false;
 
-  private constructor(worker: Worker, manifest: BaselineManifest, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions, interrupter: Interrupter | undefined) {
+  private constructor(worker: GuestThread, manifest: BaselineManifest, ctrl: Int32Array, port: MessagePort, options: WorkerGuestOptions, interrupter: Interrupter | undefined) {
     super();
     this.worker = worker;
     this.baseline = manifest.id;
     this.manifest = manifest;
-    this.#ctrl = ctrl;
     this.#port = port;
-    this.#timeout = options.timeout ?? 10_000;
-    this.#spin = options.spin ?? 200;
-    this.#policy = options.policy ?? {};
+    this.#policy = options.policy ?? NO_POLICY;
     this.#interrupter = interrupter;
-    this.#interruptFirst = interrupter !== undefined && !manifest.safepoints;
+    this.#channel = new Channel(ctrl, port, { timeout: options.timeout ?? 10_000, spin: options.spin ?? 200, interrupter, interruptFirst: interrupter !== undefined && !manifest.safepoints });
+  }
+
+  static {
+    loadVerified = (guest, patch, options) => guest.#load(patch, options, performance.now());
   }
 
   /**
@@ -127,28 +134,22 @@ export class WorkerGuest extends EventTarget {
     const init: WorkerInit = {
       hotpatch: { control, port: port2 },
       baseline,
+      // Keys stay in the host (they check the bytes before anything is sent); the downgrade rule
+      // is about the guest's own patch stack, so the guest enforces it.
+      policy: options.policy?.allowForcedDowngrade === undefined ? {} : { allowForcedDowngrade: options.policy.allowForcedDowngrade },
       ...(options.imports ? { imports: String(options.imports instanceof URL ? options.imports : new URL(options.imports, `file://${process.cwd()}/`)) } : {}),
       ...(options.run ? { run: options.run } : {}),
       ...(options.memory ? { memory: options.memory } : {}),
     };
     const reach = reachable(options.interrupts);
     const settings = { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}), ...(reach ? { name: reach.name } : {}) };
-    // The policy stays in the host: the worker receives only what passed it.
     // From sources, register tsx in the worker first (a worker does not inherit the parent's loader).
     const worker = fromSources
-      ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerScript.href)}); })`, { ...settings, eval: true })
-      : new Worker(workerScript, settings);
+      ? new GuestThread(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerScript.href)}); })`, { ...settings, eval: true })
+      : new GuestThread(workerScript, settings);
     const attaching = reach?.attached(worker, options.timeout ?? 10_000);
     attaching?.catch(() => {}); // awaited below once the worker is ready
-    const listeners: [string, (...args: any[]) => void][] = [];
-    const ready = await new Promise<Notice>((resolve, reject) => {
-      listeners.push(['message', resolve], ['error', reject], ['exit', (code: number) => reject(new Error(`worker exited with code ${code} before it was ready`))]);
-      for (const [event, listener] of listeners) worker.once(event, listener);
-    }).catch((cause: unknown) => {
-      throw new HotpatchError('E_INSTANTIATE_FAILED', `the worker guest did not start: ${(cause as Error).message}`, { cause });
-    });
-    // Only ours: removeAllListeners would also drop Node's own, and messages would stall until exit.
-    for (const [event, listener] of listeners) worker.off(event, listener);
+    const ready = await firstNotice(worker);
     if (ready.notice !== 'ready') {
       await worker.terminate();
       throw new HotpatchError('E_INSTANTIATE_FAILED', `the worker guest did not start: ${'message' in ready ? ready.message : ready.notice}`);
@@ -161,33 +162,42 @@ export class WorkerGuest extends EventTarget {
     const guest = new WorkerGuest(worker, ready.manifest, ctrl, port1, options, interrupter);
     worker.on('message', (notice: Notice) => guest.#notice(notice));
     worker.on('error', (error) => guest.#notice({ notice: 'error', message: error.message }));
-    worker.on('exit', () => {
-      guest.#exited = true;
-      guest.dispatchEvent(new Event('exit'));
-    });
-    if (options.run) {
-      // Resolve once the export runs, so what follows is served the way a running guest serves it.
-      const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
-      const waited = waitAsync(ctrl, Control.state, GuestState.idle, options.timeout ?? 10_000);
-      if (waited.async) await waited.value;
-    }
+    worker.on('exit', (code: number) => guest.#exit(code));
+    if (worker.exitCode !== undefined) guest.#exit(worker.exitCode); // exited while the inspector attached
+    // Resolve once the export runs, so what follows is served the way a running guest serves it.
+    if (options.run) await untilRunning(ctrl, worker, options.timeout ?? 10_000);
     return guest;
   }
 
+  #exit(code: number): void {
+    if (this.#channel.ended?.code === 'E_GUEST_EXITED') return;
+    this.#channel.end(new HotpatchError('E_GUEST_EXITED', `the guest's worker exited (code ${code})${this.#ended?.notice === 'error' ? `: ${this.#ended.message}` : ''}`));
+    this.#port.close();
+    this.dispatchEvent(new Event('exit'));
+  }
+
   #notice(notice: Notice): void {
-    if (notice.notice === 'rolled-back') {
-      this.dispatchEvent(new GuestEvent('rolled-back', { patch: notice.patch, duration: 0 }));
+    if (notice.notice === 'event') {
+      this.#dispatch([notice.event]);
       return;
     }
     if (notice.notice === 'trapped' || notice.notice === 'error' || notice.notice === 'returned') this.#ended = notice;
     this.dispatchEvent(Object.assign(new Event(notice.notice), { detail: notice }));
   }
 
-  /** What the guest is doing: running its export, idle, trapped, or exited. */
-  get state(): 'starting' | 'running' | 'idle' | 'trapped' | 'exited' {
-    if (this.#exited) return 'exited';
-    const names = Object.entries(GuestState).find(([, v]) => v === Atomics.load(this.#ctrl, Control.state));
-    return (names?.[0] ?? 'exited') as WorkerGuest['state'];
+  /** Dispatches the guest's own events, as the worker recorded them. */
+  #dispatch(events: readonly EventRecord[]): void {
+    for (const e of events) {
+      const error = e.error && new HotpatchError(e.error.code, e.error.message, { problems: e.error.problems });
+      this.dispatchEvent(new GuestEvent(e.type, { patch: e.patch, duration: e.duration, ...(e.commit === undefined ? {} : { commit: e.commit }), ...(error ? { error } : {}) }));
+    }
+  }
+
+  /** What the guest is doing: running its export, idle, busy serving a request from its event loop, trapped, or exited (closed included). */
+  get state(): 'starting' | 'running' | 'idle' | 'busy' | 'trapped' | 'exited' {
+    if (this.#channel.ended) return 'exited';
+    const state = this.#channel.state;
+    return (Object.entries(GuestState).find(([, v]) => v === state)?.[0] ?? 'exited') as WorkerGuest['state'];
   }
 
   /** How the export the guest was asked to run ended, if it did. */
@@ -195,61 +205,47 @@ export class WorkerGuest extends EventTarget {
     return this.#ended;
   }
 
-  async #request(request: Unnumbered<Request>, event?: 'loaded' | 'applied' | 'reverted'): Promise<Answer> {
-    const turn = this.#queue.then(() => this.#send(request, event));
-    this.#queue = turn.catch(() => {});
-    return turn;
+  /** Sends a request; dispatches the events the guest emitted while serving it, whether it succeeded or not. */
+  async #serve(request: Unnumbered<Request>): Promise<Served> {
+    return this.#served(this.#channel.request(request));
   }
 
-  async #send(request: Unnumbered<Request>, event?: 'loaded' | 'applied' | 'reverted'): Promise<Answer> {
-    const seq = ++this.#seq;
-    const ctrl = this.#ctrl;
-    const t0 = performance.now();
-    this.#port.postMessage({ ...request, seq } as Request);
-    Atomics.store(ctrl, Control.request, seq);
-    Atomics.store(ctrl, Control.pending, 1);
-    Atomics.notify(ctrl, Control.pending);
-    if (this.#interruptFirst) this.#interruptIfBusy();
-    // The guest usually answers within microseconds: spin briefly, then wait without blocking.
-    // A call runs guest code, inside the interrupt when the guest has no safepoints: one interrupt
-    // is enough, and more would only queue up behind it.
-    await this.#awaitAck(seq, request.op, undefined, request.op !== 'call' && request.op !== 'callPatch');
-    const message = receiveMessageOnPort(this.#port);
-    const latency = performance.now() - t0;
-    const reply = message?.message as Reply | undefined;
-    if (!reply || reply.seq !== seq) throw new HotpatchError('E_IO', `lost the answer to ${request.op}`);
-    if (!reply.ok) {
-      const error = new HotpatchError(reply.error.code, reply.error.message, { problems: reply.error.problems });
-      if (request.op === 'load') this.dispatchEvent(new GuestEvent('rejected', { duration: latency, error }));
+  async #served(answer: Promise<Served>): Promise<Served> {
+    try {
+      const served = await answer;
+      this.#dispatch(served.events);
+      return served;
+    } catch (error) {
+      if (error instanceof Refused) this.#dispatch(error.events);
       throw error;
     }
-    const answer: Answer = { result: reply.result, latency, servedAt: reply.servedAt, handled: reply.duration, ...(reply.commit === undefined ? {} : { commit: reply.commit }) };
-    if (event) {
-      const id = typeof reply.result === 'string' ? reply.result : (reply.result as RemotePatch).id;
-      this.dispatchEvent(new GuestEvent(event, { patch: id, duration: latency, ...(reply.commit === undefined ? {} : { commit: reply.commit }) }));
-    }
-    return answer;
   }
 
   /**
-   * Compiles a patch here, sends the module, and has the guest validate and instantiate it (no effect yet).
-   * @throws HotpatchError E_PATCH_REJECTED (with every problem), E_INVALID_WASM, E_TIMEOUT
+   * Checks the bytes against this host's policy, compiles them here, and has the guest validate
+   * and instantiate them (no effect yet). The guest gets the module compiled from a copy of exactly
+   * the bytes that passed.
+   * @throws HotpatchError E_PATCH_REJECTED (with every problem), E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
    */
-  async load(bytes: Uint8Array, options: { force?: boolean; module?: WebAssembly.Module } = {}): Promise<RemotePatch & { latency: number }> {
-    await checkTrust(bytes, this.#policy);
-    let module: WebAssembly.Module;
+  async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<WorkerLoadResult> {
+    const start = performance.now();
+    let verified: VerifiedPatch;
     try {
-      module = options.module ?? (await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>));
-    } catch (cause) {
-      throw new HotpatchError('E_PATCH_REJECTED', `patch rejected: does not compile: ${(cause as Error).message}`, {
-        cause,
-        problems: [{ code: 'E_INVALID_WASM', message: (cause as Error).message }],
-      });
+      verified = await verifyPatch(bytes, this.#policy);
+    } catch (error) {
+      // As the in-thread guest does for a patch its policy refuses.
+      if (error instanceof HotpatchError) this.dispatchEvent(new GuestEvent('rejected', { duration: performance.now() - start, error }));
+      throw error;
     }
-    const answer = await this.#request({ op: 'load', bytes, module, ...(options.force ? { force: true } : {}) }, 'loaded');
-    const { handle, ...patch } = answer.result as RemotePatch & { handle: number };
-    this.#handles.set(patch.id, handle);
-    return { ...patch, latency: answer.latency };
+    return this.#load(verified, options, start);
+  }
+
+  async #load(patch: VerifiedPatch, options: LoadOptions, start: number): Promise<WorkerLoadResult> {
+    if (!verifiedUnder(patch, this.#policy)) return this.load(patch.bytes, options);
+    const served = await this.#serve({ op: 'load', bytes: patch.bytes, module: patch.module, ...(options.force ? { force: true } : {}) });
+    const { handle, ...loaded } = served.result as LoadResult & { handle: number };
+    this.#handles.set(loaded.id, handle);
+    return { ...loaded, duration: performance.now() - start, servedAt: served.servedAt, handled: served.handled };
   }
 
   /**
@@ -259,142 +255,118 @@ export class WorkerGuest extends EventTarget {
    * export taking no arguments) and `watch` work as in `Guest.apply`, in the guest's thread: a
    * failing probe rejects with E_ROLLED_BACK, a rollback at a later trap comes as a `rolled-back`
    * event (the trap itself still ends the export it happened in).
-   * @throws HotpatchError as `Guest.apply`, E_QUIESCENCE_TIMEOUT (nothing changed), E_TIMEOUT
+   * @throws HotpatchError as `Guest.apply`, E_QUIESCENCE_TIMEOUT (nothing changed), E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
    */
-  apply(id: string, options: RemoteApplyOptions & { readonly quiesceTimeout?: number } = {}): Promise<Answer<string>> {
+  async apply(id: string, options: CommitOptions & { readonly quiesceTimeout?: number } = {}): Promise<WorkerCommitResult> {
+    const start = performance.now();
     const { quiesceTimeout, ...remote } = options;
     // Health checks go by message: the control block carries only the switch.
-    if (remote.probe === undefined && remote.watch === undefined && this.#fastPossible(id)) return this.#fast(FastOp.apply, id, options.force === true, options);
-    return this.#request({ op: 'apply', id, options: remote }, 'applied') as Promise<Answer<string>>;
-  }
-
-  /** A running guest reads fast requests at its safepoints; an idle one only hears the port. */
-  #fastPossible(id: string): boolean {
-    return this.#handles.has(id) && Atomics.load(this.#ctrl, Control.state) === GuestState.running;
-  }
-
-  /** apply / revert through the control block alone: nothing to serialize on either side. */
-  #fast(op: number, id: string, force: boolean, options: { whileActive?: boolean; quiesceTimeout?: number } = {}): Promise<Answer<string>> {
-    const turn = this.#queue.then(async () => {
-      const seq = ++this.#seq;
-      const ctrl = this.#ctrl;
-      const t0 = performance.now();
-      Atomics.store(ctrl, Control.op, op);
-      Atomics.store(ctrl, Control.handle, this.#handles.get(id)!);
-      Atomics.store(ctrl, Control.force, force ? 1 : 0);
-      Atomics.store(ctrl, Control.whileActive, options.whileActive ? 1 : 0);
-      Atomics.store(ctrl, Control.quiesce, options.quiesceTimeout ?? 2000);
-      Atomics.store(ctrl, Control.request, seq);
-      Atomics.store(ctrl, Control.pending, 1);
-      Atomics.notify(ctrl, Control.pending);
-      if (this.#interruptFirst) this.#interruptIfBusy();
-      await this.#awaitAck(seq, op === FastOp.apply ? 'apply' : 'revert', () => {
-        // The export may have returned between our look at its state and the request: an idle
-        // guest hears only its port, so knock there; its handler serves the control block first.
-        this.#port.postMessage({ seq: 0, op: 'poke' } satisfies Request);
-      });
-      const latency = performance.now() - t0;
-      if (Atomics.load(ctrl, Control.status) !== 0) {
-        const reply = receiveMessageOnPort(this.#port)?.message as Reply | undefined;
-        if (reply && !reply.ok) throw new HotpatchError(reply.error.code, reply.error.message, { problems: reply.error.problems });
-        throw new HotpatchError('E_IO', `lost the answer to ${op === FastOp.apply ? 'apply' : 'revert'}`);
-      }
-      const f64 = new Float64Array(ctrl.buffer);
-      const commit = f64[Control.commitF64]!;
-      this.dispatchEvent(new GuestEvent(op === FastOp.apply ? 'applied' : 'reverted', { patch: id, duration: latency, commit }));
-      return { result: id, latency, commit, servedAt: SERVED_AT[Atomics.load(ctrl, Control.servedAt)]!, handled: f64[Control.handledF64]! };
-    });
-    this.#queue = turn.catch(() => {});
-    return turn;
-  }
-
-  /** Interrupts a guest running its export (an idle one is served from its event loop). */
-  #interruptIfBusy(): void {
-    if (Atomics.load(this.#ctrl, Control.state) === GuestState.running) this.#interrupter?.interrupt();
-  }
-
-  /**
-   * Waits for the guest to acknowledge request `seq`: spins briefly, then waits without blocking,
-   * interrupting a busy guest every few ms (`reinterrupt`), or at most once.
-   */
-  async #awaitAck(seq: number, what: string, onSlow?: () => void, reinterrupt = true): Promise<void> {
-    const ctrl = this.#ctrl;
-    const spinUntil = performance.now() + this.#spin / 1000;
-    while (Atomics.load(ctrl, Control.ack) !== seq && performance.now() < spinUntil) {
-      /* spin */
-    }
-    if (Atomics.load(ctrl, Control.ack) !== seq) {
-      if (onSlow && Atomics.load(ctrl, Control.state) !== GuestState.running) onSlow();
-      // Atomics.waitAsync is in Node 20 but not yet in TypeScript's ES2023 lib.
-      const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
-      // Interrupts are sent (again) every few ms: a guest with safepoints that has not answered may
-      // be in code that does not poll, an interrupt may have come while the guest could not be
-      // changed, and a quiescent apply waits for a moment when its targets are idle.
-      const slice = this.#interrupter ? INTERRUPT_RETRY_MS : this.#timeout;
-      let interrupted = this.#interruptFirst;
-      for (const until = performance.now() + this.#timeout; Atomics.load(ctrl, Control.ack) !== seq && performance.now() < until; ) {
-        // Wait for the ack to change from what it is: an earlier request may never have been answered.
-        const waited = waitAsync(ctrl, Control.ack, Atomics.load(ctrl, Control.ack), Math.min(slice, until - performance.now()));
-        if (waited.async) await waited.value;
-        if (Atomics.load(ctrl, Control.ack) !== seq && (reinterrupt || !interrupted)) {
-          this.#interruptIfBusy();
-          interrupted = true;
-        }
-      }
-    }
-    if (Atomics.load(ctrl, Control.ack) !== seq) {
-      const why = this.state === 'running' ? `the guest is busy and reached no safepoint${this.#interrupter ? ' and no interrupt check' : ' (prepare it with safepoints, or let it be interrupted)'}` : this.state === 'exited' ? 'the worker has exited' : `the guest is ${this.state}`;
-      throw new HotpatchError('E_TIMEOUT', `no answer to ${what} within ${this.#timeout} ms: ${why}`);
-    }
+    if (remote.probe === undefined && remote.watch === undefined && this.#fastPossible(id)) return this.#fast(FastOp.apply, id, start, options);
+    return this.#committed(id, await this.#serve({ op: 'apply', id, options: remote }), start);
   }
 
   /**
    * Reverse attach in the guest's thread; resolves when the guest acknowledged.
-   * @throws HotpatchError as `Guest.revert`, E_TIMEOUT
+   * @throws HotpatchError as `Guest.revert`, E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
    */
-  revert(id: string): Promise<Answer<string>> {
-    if (this.#fastPossible(id)) return this.#fast(FastOp.revert, id, false);
-    return this.#request({ op: 'revert', id }, 'reverted') as Promise<Answer<string>>;
+  async revert(id: string): Promise<WorkerCommitResult> {
+    const start = performance.now();
+    if (this.#fastPossible(id)) return this.#fast(FastOp.revert, id, start);
+    return this.#committed(id, await this.#serve({ op: 'revert', id }), start);
   }
 
-  /** Forgets a patch that is not applied. */
+  #committed(id: string, served: Served, start: number): WorkerCommitResult {
+    return { id, state: served.result as WorkerCommitResult['state'], commit: served.commit ?? 0, duration: performance.now() - start, servedAt: served.servedAt, handled: served.handled };
+  }
+
+  /** A running guest reads fast requests at its safepoints; an idle one only hears the port. */
+  #fastPossible(id: string): boolean {
+    return this.#handles.has(id) && this.#channel.state === GuestState.running;
+  }
+
+  async #fast(op: number, id: string, start: number, options: CommitOptions & { quiesceTimeout?: number } = {}): Promise<WorkerCommitResult> {
+    const served = await this.#served(this.#channel.fast(op, this.#handles.get(id)!, { ...options, force: options.force === true }));
+    const type = op === FastOp.apply ? 'applied' : 'reverted';
+    // The guest's own event for the switch is not sent (nothing crosses on the fast path): made here from the same figures.
+    this.dispatchEvent(new GuestEvent(type, { patch: id, duration: served.handled, commit: served.commit! }));
+    return { id, state: type, commit: served.commit!, duration: performance.now() - start, servedAt: served.servedAt, handled: served.handled };
+  }
+
+  /**
+   * Forgets a patch that is not applied.
+   * @throws HotpatchError E_UNKNOWN_PATCH, E_ALREADY_APPLIED, E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
+   */
   async unload(id: string): Promise<void> {
-    await this.#request({ op: 'unload', id });
+    await this.#serve({ op: 'unload', id });
+    this.#handles.delete(id);
   }
 
-  /** The guest's patch level, as `Guest.status()` reports it. */
+  /**
+   * The guest's patch level, as `Guest.status()` reports it.
+   * @throws HotpatchError E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
+   */
   async status(): Promise<GuestStatus> {
-    return (await this.#request({ op: 'status' })).result as GuestStatus;
+    return (await this.#serve({ op: 'status' })).result as GuestStatus;
   }
 
-  /** Calls an export in the guest's thread (at a safepoint, if it is busy) and returns its result. */
+  /**
+   * Calls an export in the guest's thread (at a safepoint or interrupt, if it is busy) and returns its result.
+   * @throws HotpatchError E_UNKNOWN_FUNCTION, E_TIMEOUT, E_CLOSED, E_GUEST_EXITED; a trap rejects with the guest's error
+   */
   async call(name: string, ...args: unknown[]): Promise<unknown> {
-    return (await this.#request({ op: 'call', name, args })).result;
+    return (await this.#serve({ op: 'call', name, args })).result;
   }
 
-  /** Calls an export of a loaded patch in the guest's thread (its own state: counters, flags). */
+  /**
+   * Calls an export of a loaded patch in the guest's thread (its own state: counters, flags).
+   * @throws HotpatchError E_UNKNOWN_FUNCTION, E_TIMEOUT, E_CLOSED, E_GUEST_EXITED
+   */
   async callPatch(id: string, name: string, ...args: unknown[]): Promise<unknown> {
-    return (await this.#request({ op: 'callPatch', id, name, args })).result;
+    return (await this.#serve({ op: 'callPatch', id, name, args })).result;
   }
 
-  /** Stops the worker (prefer this to `worker.terminate()`: see below). */
+  /** Stops the worker: pending and later requests reject with E_CLOSED at once. Closing twice is harmless. */
   async close(): Promise<void> {
+    this.#channel.end(new HotpatchError('E_CLOSED', 'this worker guest is closed'));
     this.#interrupter?.close();
     this.#port.close();
-    if (this.#exited) return;
-    // A termination that reaches the worker while the inspector is running an interrupt is lost
-    // (seen: about one close in three right after an interrupt-served request): ask until it exits.
-    const exited = once(this.worker, 'exit');
-    const again = setInterval(() => void this.worker.terminate(), TERMINATE_RETRY_MS);
-    try {
-      void this.worker.terminate();
-      await exited;
-    } finally {
-      clearInterval(again);
-    }
+    await this.worker.terminate();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The worker's first word: `ready`, or why it could not start. */
+async function firstNotice(worker: GuestThread): Promise<Notice> {
+  const listeners: [string, (...args: any[]) => void][] = [];
+  try {
+    return await new Promise<Notice>((resolve, reject) => {
+      listeners.push(['message', resolve], ['error', reject], ['exit', (code: number) => reject(new Error(`worker exited with code ${code} before it was ready`))]);
+      for (const [event, listener] of listeners) worker.once(event, listener);
+    });
+  } catch (cause) {
+    throw new HotpatchError('E_INSTANTIATE_FAILED', `the worker guest did not start: ${(cause as Error).message}`, { cause });
+  } finally {
+    // Only ours: removeAllListeners would also drop Node's own, and messages would stall until exit.
+    for (const [event, listener] of listeners) worker.off(event, listener);
+  }
+}
+
+/** Waits until the guest's export runs (its state leaves idle), the worker exits, or `timeout` ms pass. */
+async function untilRunning(ctrl: Int32Array, worker: GuestThread, timeout: number): Promise<void> {
+  const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+  const waited = waitAsync(ctrl, Control.state, GuestState.idle, timeout);
+  if (!waited.async) return;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  await Promise.race([waited.value, exited]);
+}
+
+/** Events typed by name, as the DOM types `HTMLElement`'s: no caller casts an `Event`. */
+export interface WorkerGuest {
+  addEventListener<K extends keyof WorkerGuestEventMap>(type: K, listener: (event: WorkerGuestEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof WorkerGuestEventMap>(type: K, listener: (event: WorkerGuestEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }

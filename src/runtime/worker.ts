@@ -3,8 +3,8 @@
  * the export the host asked for (which may never return: it is patched at its safepoints).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Guest, type GuestEvent } from '../engine/index.js';
-import { Control, GuestState, INTERRUPT_KEY, type Notice, type WorkerChannel } from './protocol.js';
+import { Guest } from '../engine/index.js';
+import { Control, GuestState, INTERRUPT_KEY, type Notice, type ThreadPolicy, type WorkerChannel } from './protocol.js';
 import { serveGuest, waitServing } from './serve.js';
 
 /** What `WorkerGuest.start` puts in `workerData`. */
@@ -16,6 +16,8 @@ export interface WorkerInit {
   readonly run?: { readonly export: string; readonly args?: readonly unknown[] };
   /** A shared memory the host made (threads share it), imported as `module.name`. */
   readonly memory?: { readonly module: string; readonly name: string; readonly memory: WebAssembly.Memory };
+  /** What the guest itself enforces of the host's policy (the host checked keys and sizes). */
+  readonly policy: ThreadPolicy;
 }
 
 /** What an imports module's factory receives: how to keep a guest that blocks in an import patchable. */
@@ -43,10 +45,9 @@ try {
     imports = (typeof made === 'function' ? await (made as (c: ImportsContext) => unknown)(context) : made) as typeof imports;
   }
   if (init.memory) imports = { ...imports, [init.memory.module]: { ...imports[init.memory.module], [init.memory.name]: init.memory.memory } };
-  guest = await Guest.instantiate(init.baseline, imports as never);
-  server = serveGuest(guest, init.hotpatch.control, init.hotpatch.port);
+  guest = await Guest.instantiate(init.baseline, imports as never, { policy: init.policy });
   // A watched patch may roll back at any later call, not in answer to a request: tell the host.
-  guest.addEventListener('rolled-back', (event) => notify({ notice: 'rolled-back', patch: (event as GuestEvent).patch! }));
+  server = serveGuest(guest, init.hotpatch.control, init.hotpatch.port, { onEvent: (event) => notify({ notice: 'event', event }) });
   // What the host's interrupts call (see interrupts.ts); harmless when it sends none.
   (globalThis as Record<symbol, unknown>)[Symbol.for(INTERRUPT_KEY)] = server.interrupt;
   Atomics.store(ctrl, Control.state, GuestState.idle);

@@ -4,7 +4,7 @@
  * fault, a call counter). Each installs an ordinary patch in the worker, like any other.
  */
 import { buildPatch } from '../build/build.js';
-import { parseSignature } from '../engine/_host.js';
+import { parseSignature } from '../format/functype.js';
 import { HotpatchError } from '../errors.js';
 import type { WorkerGuest } from '../runtime/index.js';
 

@@ -1,9 +1,49 @@
-import { ByteReader, ByteWriter } from '../format/bytes.js';
-import { Op, readConstExpr } from '../format/instructions.js';
-import { type ElementSegment, type GlobalType, type Limits, type TableType, valTypeByte } from '../format/module.js';
+/**
+ * The format layer's encoder: a small Wasm module builder and the pieces prepare, build and the
+ * engine's generated modules (committer, JS adapters) write sections with. Decoding lives in
+ * module.ts; section order in sections.ts.
+ */
+import { ByteReader, ByteWriter } from './bytes.js';
+import { Op, readConstExpr } from './instructions.js';
+import { type ElementSegment, encodeFuncType, type FuncType, type GlobalType, kindByte, type Limits, type TableType, valTypeByte } from './module.js';
+import { SECTION_ORDER } from './sections.js';
 
-export { encodeFuncType as encodeType } from '../format/module.js';
+export { encodeFuncType as encodeType } from './module.js';
 
+/** Section ids by name (the spec's numbering). */
+export const Section = { custom: 0, type: 1, import: 2, function: 3, table: 4, memory: 5, global: 6, export: 7, start: 8, element: 9, code: 10, data: 11, dataCount: 12, tag: 13 } as const;
+
+const HEADER = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+
+/**
+ * A whole module from its sections' contents: the header, then the sections in the canonical
+ * order whatever order they are given in (custom sections last, in their given order); empty
+ * vector sections may be left out by the caller.
+ */
+export function encodeModule(sections: readonly (readonly [id: number, content: Uint8Array])[]): Uint8Array {
+  const rank = (id: number): number => (id === Section.custom ? Number.POSITIVE_INFINITY : SECTION_ORDER[id]!);
+  const sorted = [...sections].sort((a, b) => rank(a[0]) - rank(b[0]));
+  const w = new ByteWriter().bytes(HEADER);
+  for (const [id, content] of sorted) w.u8(id).u32(content.length).bytes(content);
+  return w.finish();
+}
+
+/** A type section's content from function types. */
+export function typeSection(types: readonly FuncType[]): Uint8Array {
+  return vector(types.map(encodeFuncType));
+}
+
+/** An import entry of a function of type `typeIndex`. */
+export function funcImport(module: string, name: string, typeIndex: number): Uint8Array {
+  return new ByteWriter().name(module).name(name).u8(kindByte('func')).u32(typeIndex).finish();
+}
+
+/** An export entry. */
+export function exportEntry(name: string, kind: 'func' | 'table' | 'memory' | 'global' | 'tag', index: number): Uint8Array {
+  return new ByteWriter().name(name).u8(kindByte(kind)).u32(index).finish();
+}
+
+/** Writes memory or table limits (flags: a maximum, shared). */
 export function writeLimits(w: ByteWriter, limits: Limits): ByteWriter {
   const flags = (limits.max === undefined ? 0 : 1) | (limits.shared ? 2 : 0);
   w.u8(flags).u32(limits.min);
@@ -11,10 +51,12 @@ export function writeLimits(w: ByteWriter, limits: Limits): ByteWriter {
   return w;
 }
 
+/** Writes a table type: element type, then limits. */
 export function writeTableType(w: ByteWriter, t: TableType): ByteWriter {
   return writeLimits(w.u8(valTypeByte(t.element)), t.limits);
 }
 
+/** Writes a global type: value type and mutability. */
 export function writeGlobalType(w: ByteWriter, g: GlobalType): ByteWriter {
   return w.u8(valTypeByte(g.type)).u8(g.mutable ? 1 : 0);
 }

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { generateKeys, Guest, signPatch } from 'wasm-hotpatch';
-import { serveControl } from 'wasm-hotpatch/runtime';
+import { serveEndpoint } from 'wasm-hotpatch/runtime';
+import { rolePatch } from './host-fixtures.js';
 
 const run = promisify(execFile);
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -44,23 +45,34 @@ describe('a control endpoint for running hosts', () => {
       first.host.kill('SIGTERM');
       await new Promise((r) => first.host.once('exit', r));
     }
-    // Restart: the host comes back at the same patch level.
+    // Restart: the host comes back at the same patch level, and a second fix is recorded next to the restored one.
     const second = await start();
+    const roleFix = join(dir, 'role.patch.wasm');
+    writeFileSync(roleFix, (await signPatch(await rolePatch('role-fix', 2), keys.privateKey)).bytes);
     try {
       expect(second.line).toContain('restored generation 1: fix-name-overflow');
       const status = JSON.parse((await run(process.execPath, [cli, 'status', '--to', socket, '--json'])).stdout);
       expect(status.patches).toEqual([expect.objectContaining({ id: 'fix-name-overflow', state: 'applied' })]);
-      await run(process.execPath, [cli, 'revert', 'fix-name-overflow', '--to', socket]);
+      await run(process.execPath, [cli, 'apply', roleFix, '--to', socket]);
     } finally {
       second.host.kill('SIGTERM');
       await new Promise((r) => second.host.once('exit', r));
+    }
+    // Fix A, restart, fix B, restart: both come back.
+    const third = await start();
+    try {
+      expect(third.line).toContain('restored generation 2: fix-name-overflow, role-fix');
+      await run(process.execPath, [cli, 'revert', 'fix-name-overflow', '--to', socket]);
+    } finally {
+      third.host.kill('SIGTERM');
+      await new Promise((r) => third.host.once('exit', r));
     }
   });
 
   it('refuses and logs unauthenticated, oversized, malformed and too frequent requests over loopback TCP', async () => {
     const guest = await Guest.instantiate(readFileSync(baselinePath), {}, { policy: { requireSignature: false } });
     const logged: string[] = [];
-    const server = await serveControl(guest, { port: 0, token: 'sesame', maxBody: 64 * 1024, rate: 20, log: (l) => logged.push(l) });
+    const server = await serveEndpoint(guest.async, { port: 0, token: 'sesame', maxBody: 64 * 1024, rate: 20, log: (l) => logged.push(l) });
     const call = (method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array) =>
       new Promise<number>((resolve, reject) => {
         const req = request(new URL(path, server.address), { method, headers }, (res) => {

@@ -1,0 +1,126 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildPatch } from '../src/build/build.js';
+import { watToWasm } from '../src/build/wat.js';
+import { Guest, type GuestEvent } from '../src/engine/index.js';
+import { prepare, type Baseline } from '../src/prepare/prepare.js';
+
+// Ten functions f0..f9 (x + i), one v128 function, and a memory a hook can write and grow.
+const GUEST = `(module
+  (memory (export "memory") 1 4)
+  ${Array.from({ length: 10 }, (_, i) => `(func (export "f${i}") (param i32) (result i32) (i32.add (local.get 0) (i32.const ${i})))`).join('\n  ')}
+  (func (export "vec") (param v128) (result v128) (local.get 0))
+  (func (export "lane") (param i32) (result i32) (i32x4.extract_lane 0 (call 10 (i32x4.splat (local.get 0))))))`;
+
+let baseline: Baseline;
+beforeAll(async () => {
+  baseline = await prepare(await watToWasm(GUEST));
+});
+
+/** A patch making each target answer `value + i`; `extra` adds exports (hooks). */
+async function patch(id: string, value: number, targets: number[], options: { cumulative?: boolean; sequence?: number; extra?: string; trapOn?: number } = {}): Promise<Uint8Array> {
+  const trap = options.trapOn === undefined ? '' : `(if (i32.eq (local.get 0) (i32.const ${options.trapOn})) (then unreachable))`;
+  const fns = targets.map((f) => `(func (export "r${f}") (param i32) (result i32) ${trap} (i32.const ${value + f}))`).join(' ');
+  const wat = `(module (import "baseline" "memory" (memory 1 4)) ${fns} ${options.extra ?? ''})`;
+  const manifest = { id, sequence: options.sequence ?? 1, cumulative: options.cumulative ?? false, targets: targets.map((f) => ({ function: `f${f}`, export: `r${f}` })) };
+  return (await buildPatch({ wat, manifest, baseline: baseline.bytes })).bytes;
+}
+
+function commits(guest: Guest): GuestEvent[] {
+  const seen: GuestEvent[] = [];
+  for (const type of ['applied', 'reverted', 'rolled-back'] as const) guest.addEventListener(type, (event) => seen.push(event));
+  return seen;
+}
+
+describe('the slot writer', () => {
+  it('records the commit of every apply and revert, loop and committer alike, and reports the same figure everywhere', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const events = commits(guest);
+    expect(guest.lastCommit).toBe(0);
+    // 1 target: the JS loop; 9 targets: the committer; a cumulative patch: push plus restores.
+    for (const [id, targets, cumulative] of [['small', [0], false], ['large', [0, 1, 2, 3, 4, 5, 6, 7, 8], false], ['all', [9], true]] as const) {
+      await guest.load(await patch(id, 100, [...targets], { cumulative }));
+      const answer = await guest.async.apply(id);
+      expect(events.at(-1)).toMatchObject({ type: 'applied', patch: id });
+      expect(answer.commit).toBe(events.at(-1)!.commit);
+      expect(guest.lastCommit).toBe(answer.commit);
+    }
+    const answer = await guest.async.revert('all');
+    expect(events.at(-1)).toMatchObject({ type: 'reverted', patch: 'all', commit: answer.commit });
+    expect(guest.lastCommit).toBe(answer.commit);
+  });
+
+  it("keeps a watched patch's watch when another patch over the same function is applied and reverted", async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, (x: number) => number>;
+    const watched = await guest.load(await patch('watched', 100, [1, 2], { trapOn: 13 }));
+    guest.apply(watched, { watch: { traps: 1 } });
+    guest.apply(await guest.load(await patch('over', 200, [1])));
+    guest.revert('over');
+    expect(e.f1!(7)).toBe(101);
+    expect(() => e.f1!(13)).toThrow('unreachable');
+    expect(watched.state).toBe('rolled-back');
+    expect([e.f1!(7), e.f2!(7)]).toEqual([8, 9]);
+  });
+
+  it('refuses a watch on a v128 function before the switch, with nothing changed', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, (x: number) => number>;
+    const bytes = (await buildPatch({ wat: '(module (func (export "v") (param v128) (result v128) (i32x4.add (local.get 0) (local.get 0))))', manifest: { id: 'simd', sequence: 1, targets: [{ function: 'vec', export: 'v' }] }, baseline: baseline.bytes })).bytes;
+    const p = await guest.load(bytes);
+    const events = commits(guest);
+    expect(() => guest.apply(p, { watch: {} })).toThrowError(expect.objectContaining({ code: 'E_UNSUPPORTED_FEATURE' }));
+    expect([p.state, guest.status().functions, events, e.lane!(3)]).toEqual(['loaded', [], [], 3]);
+    guest.apply(p); // unwatched it goes in
+    expect(e.lane!(3)).toBe(6);
+  });
+
+  it('refuses a probe that names no export before the switch', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const p = await guest.load(await patch('probed', 100, [0]));
+    expect(() => guest.apply(p, { probe: 'nothing' })).toThrowError(expect.objectContaining({ code: 'E_USAGE' }));
+    expect([p.state, (guest.exports.f0 as (x: number) => number)(1)]).toEqual(['loaded', 1]);
+  });
+});
+
+describe('hooks tell the truth', () => {
+  it('a vetoing pre-apply hook that grew memory: no function switched, and the error says what the hook left', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, (x: number) => number>;
+    const hook = '(func (export "hotpatch_pre_apply") (result i32) (i32.store (i32.const 0) (i32.const 99)) (drop (memory.grow (i32.const 1))) (i32.const 7))';
+    const p = await guest.load(await patch('vetoer', 100, [0], { extra: hook }));
+    const error = (() => {
+      try {
+        guest.apply(p);
+      } catch (err) {
+        return err as Error & { code: string };
+      }
+      return undefined;
+    })();
+    expect(error?.code).toBe('E_VETOED');
+    expect(error?.message).toMatch(/refused with 7; no function was switched; the hook ran in the guest and what it wrote to memory or globals stays \(it grew memory "memory" from 1 to 2 pages\)/);
+    expect([p.state, e.f0!(1), guest.lastCommit]).toEqual(['loaded', 1, 0]);
+  });
+});
+
+describe('read-only patch state and a one-way guest lifecycle', () => {
+  it("a patch's state cannot be set from outside the engine", async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const p = await guest.load(await patch('ro', 100, [0]));
+    expect(() => {
+      (p as unknown as { state: string }).state = 'applied';
+    }).toThrow(TypeError);
+    expect(p.state).toBe('loaded');
+  });
+
+  it('a closed guest refuses loads, applies and reverts, in-thread and through the contract', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const bytes = await patch('late', 100, [0]);
+    guest.apply(await guest.load(bytes));
+    await guest.async.close();
+    expect(guest.closed).toBe(true);
+    expect(() => guest.revert('late')).toThrowError(expect.objectContaining({ code: 'E_CLOSED' }));
+    await expect(guest.load(bytes)).rejects.toMatchObject({ code: 'E_CLOSED' });
+    await expect(guest.async.apply('late')).rejects.toMatchObject({ code: 'E_CLOSED' });
+    expect((guest.exports.f0 as (x: number) => number)(1)).toBe(100); // what was applied stays
+  });
+});
