@@ -41,6 +41,12 @@ export function observable(bytes: Uint8Array): Uint8Array {
 /** A generated module may export this: the host calls it before each call of the script (hang limits). */
 export const REFUEL_EXPORT = `${OBSERVE_PREFIX}refuel`;
 
+/** Import calls kept in full per scripted call; beyond them only a count and a hash. */
+export const LOG_KEPT = 200;
+
+/** Import calls one scripted call may make before every further one throws. */
+export const IMPORT_BUDGET = 20_000;
+
 /** A value as text that compares equal exactly when the values are the same (−0, NaN, bigints, references). */
 export function show(value: unknown): string {
   if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
@@ -88,7 +94,10 @@ function defaultValue(type: ValType): unknown {
 
 /** The host a generated module runs against: its imports, a call log, and the exports once instantiated. */
 export class FuzzHost {
+  /** The first {@link LOG_KEPT} import calls of the current call; the rest are counted and hashed (a loop may log millions). */
   readonly log: string[] = [];
+  #logged = 0;
+  #logHash = 0x811c9dc5;
   exports: Record<string, any> = {};
   /** Errors the host caught inside the last call (`call-export-catch`): a trap among them ends activation counting. */
   caught = 0;
@@ -123,10 +132,21 @@ export class FuzzHost {
     return out as WebAssembly.Imports;
   }
 
+  #record(entry: string): void {
+    this.#logged++;
+    if (this.log.length < LOG_KEPT) this.log.push(entry);
+    // FNV-1a over every entry, so calls past the kept ones still compare.
+    let h = this.#logHash;
+    for (let i = 0; i < entry.length; i++) h = Math.imul(h ^ entry.charCodeAt(i), 0x01000193) >>> 0;
+    this.#logHash = Math.imul(h ^ 0x0a, 0x01000193) >>> 0;
+  }
+
   /** binaryen's `fuzzing-support` imports (logging, table access, calling exports, throwing), every call logged. */
   #func(name: string, type: FuncType): (...args: unknown[]) => unknown {
     return (...args: unknown[]) => {
-      this.log.push(`${name}(${args.map(show).join(', ')})`);
+      this.#record(`${name}(${args.map(show).join(', ')})`);
+      // A runaway call ends at the same import call on both sides: deterministic, unlike a timeout.
+      if (this.#logged > IMPORT_BUDGET) throw new Error('import budget exhausted');
       const table = this.exports.table as WebAssembly.Table | undefined;
       switch (name) {
         case 'table-get':
@@ -173,6 +193,8 @@ export class FuzzHost {
   observe(call: ScriptCall): Observation {
     this.exports[REFUEL_EXPORT]?.();
     this.log.length = 0;
+    this.#logged = 0;
+    this.#logHash = 0x811c9dc5;
     this.caught = 0;
     let outcome: string;
     try {
@@ -198,7 +220,8 @@ export class FuzzHost {
         );
       }
     }
-    return { call: `${call.name}(${call.args.map(show).join(', ')})`, outcome, log: [...this.log], globals, memory: memories.join(',') };
+    const log = this.#logged > LOG_KEPT ? [...this.log, `… ${this.#logged} calls in all, hash ${this.#logHash.toString(16)}`] : [...this.log];
+    return { call: `${call.name}(${call.args.map(show).join(', ')})`, outcome, log, globals, memory: memories.join(',') };
   }
 }
 

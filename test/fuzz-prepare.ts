@@ -273,7 +273,7 @@ export interface PrepareFuzzReport {
 }
 
 /** Runs the cases whose seeds are given (modules are generated two at a time, one per core). */
-export async function fuzzPrepare(caseSeeds: readonly number[]): Promise<PrepareFuzzReport> {
+export async function fuzzPrepare(caseSeeds: readonly number[], progress?: (done: number, report: PrepareFuzzReport) => void): Promise<PrepareFuzzReport> {
   const report = { cases: caseSeeds.length, compared: 0, skipped: {} as Record<string, number>, exhausted: 0, calls: 0, wrapped: 0, switches: 0, failures: [] as string[] };
   // The next module is generated (in a child process) while this one runs.
   const generate = (seed: number) =>
@@ -310,6 +310,7 @@ export async function fuzzPrepare(caseSeeds: readonly number[]): Promise<Prepare
       writeFileSync(saved, module);
       report.failures.push(...r.failures.map((f) => `case seed ${seed} (${caseKind(seed)}, module saved to ${saved}): ${f}`));
     }
+    progress?.(i + 1, report);
   }
   return report;
 }

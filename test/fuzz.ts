@@ -241,7 +241,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (mode === 'all' || mode === 'prepare' || mode === 'prepare-case') {
     const seeds = mode === 'prepare-case' ? [Number(args[0])] : prepareSeeds(mode === 'prepare' ? Number(args[0] ?? 200) : 200, seed);
     console.log(`prepare: seed ${seed}, ${seeds.length} modules (${seeds.filter((s) => caseKind(s) === 'eh').length} legacy exception handling)`);
-    const report = await fuzzPrepare(seeds);
+    const report = await fuzzPrepare(seeds, (done, r) => {
+      if (done % 10 === 0) console.error(`prepare: ${done}/${seeds.length} modules, ${r.failures.length} failures, ${seconds()} s`);
+    });
     printPrepare(report, seconds());
     failed += report.failures.length;
   }
