@@ -1,23 +1,13 @@
 // Command groups (`wasm-hotpatch fleet <command>`): subcommands are as strict and as helpful as
 // top-level commands — typos named with the nearest spelling, the hint naming the whole command,
 // --json on each, help within 80 columns with an example.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { defineCommand, defineGroup, toCommander } from '../src/cli/_command.js';
+import { runCli } from './cli-run.js';
 
-const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const FLEET = ['init', 'controller', 'release', 'promote', 'pause', 'resume', 'rollback', 'status', 'report', 'audit'];
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env: { ...process.env, NO_COLOR: '1' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const run = (args: string[]) => runCli(args);
 
 describe('a command group', () => {
   it('an unknown subcommand names the nearest one; none at all is a usage error after the help', async () => {

@@ -1,29 +1,20 @@
 // A strict, helpful command line: typos are errors that name the nearest spelling, every command
 // speaks JSON, help fits 80 columns, errors keep their own codes (issue 16).
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import { guard } from '../src/cli/_io.js';
 import { Terminal } from './terminal.js';
 import { files } from '../src/demo/account-service.js';
+import { cli, runCli } from './cli-run.js';
 
-const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const baseline = new URL('../patches/account-service/service.baseline.wasm', import.meta.url).pathname;
 const patch = new URL('../patches/account-service/fix-name-overflow.patch.wasm', import.meta.url).pathname;
 const COMMANDS = ['prepare', 'build', 'diff', 'inspect', 'keygen', 'sign', 'verify', 'serve', 'apply', 'revert', 'status', 'demo'];
 
-async function run(args: string[], env: Record<string, string | undefined> = { NO_COLOR: '1' }): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env: { ...process.env, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const run = runCli;
 
 describe('typos are errors with a suggestion', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cli-strict-'));

@@ -1,3 +1,4 @@
+import { appliedInOrder as orderApplied } from '../runtime/applied-order.js';
 import type { GuestStatus } from '../engine/index.js';
 import { decodePatchManifest } from '../format/manifest.js';
 import { PatchStore } from '../runtime/store.js';
@@ -65,5 +66,6 @@ export class HostLevel {
 
 /** The patches a guest has applied, bottom first. */
 export function appliedInOrder(status: GuestStatus): GuestStatus['patches'] {
-  return status.patches.filter((p) => p.state === 'applied').sort((a, b) => (a.appliedAt ?? '').localeCompare(b.appliedAt ?? '') || a.sequence - b.sequence);
+  const byId = new Map(status.patches.map((p) => [p.id, p]));
+  return orderApplied(status).map((id) => byId.get(id)!);
 }

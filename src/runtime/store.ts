@@ -5,7 +5,7 @@ import type { HotpatchGuest } from '../engine/index.js';
 import { HotpatchError } from '../errors.js';
 import { decodePatchManifest } from '../format/manifest.js';
 import { lockFolder, nodeFs, ownerOnlyFolder, setAside, type StoreFs, writeDurably } from './_store-fs.js';
-import { appliedInOrder } from './_applied-order.js';
+import { appliedInOrder } from './applied-order.js';
 
 /** One recorded patch: its id, the hash of its bytes, and what the floor needs. */
 export interface StoredPatch {
