@@ -41,7 +41,7 @@ describe('originals rebuilt from the baseline itself', () => {
     const baseline = await prepare(original);
     expect(baseline.manifest.original).toEqual({ derived: 'entry' });
     const embedded = await prepare(original, { originals: 'embedded' });
-    const derived = deriveOriginals(baseline.bytes, baseline.manifest);
+    const derived = deriveOriginals(baseline.bytes, baseline.manifest).bytes;
     expect(WebAssembly.validate(derived as BufferSource)).toBe(true);
     const [section] = customSections(parseModule(embedded.bytes), 'hotpatch.originals');
     const copy = unzlibSync(embedded.bytes.subarray(section!.payloadStart!, section!.end));

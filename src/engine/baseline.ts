@@ -89,7 +89,7 @@ export class Baseline {
           'this baseline rebuilds its originals from its own bytes, and the guest was adopted without them: pass { baselineBytes } to Guest.adopt (or prepare with originals "embedded")',
         );
       }
-      bytes = deriveOriginals(this.#bytes, this.manifest);
+      bytes = deriveOriginals(this.#bytes, this.manifest).bytes;
     }
     const live: Record<string, unknown> = {};
     for (const f of this.manifest.functions) live[String(f.index)] = this.live(f);

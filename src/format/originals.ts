@@ -30,37 +30,11 @@ export function buildOriginals(
   patchable: readonly BaselineFunction[],
   exported: { memories: readonly BaselineExport[]; tables: readonly BaselineExport[]; globals: readonly BaselineExport[]; tags: readonly BaselineExport[] },
   functionCount = module.importedFunctions + module.functions.length,
-  bodyOf: (index: number) => Uint8Array = (index) => {
-    // Size prefixes re-encoded minimally, so a module built here and one derived from the
-    // baseline (deriveOriginals) are byte for byte the same when their bodies are.
-    const b = module.bodies[index - module.importedFunctions]!;
-    return new ByteWriter()
-      .u32(b.end - b.bodyStart)
-      .bytes(module.bytes.subarray(b.bodyStart, b.end))
-      .finish();
-  },
+  // Size prefixes re-encoded minimally, so a module built here and one derived from the baseline
+  // (deriveOriginals) are byte for byte the same when their bodies are.
+  bodyOf: (index: number) => Uint8Array = (index) => originalBody(module, index),
 ): Originals {
-  const unavailable = new Map<number, string>();
-  const refs = new Set<number>();
-  const included: BaselineFunction[] = [];
-  for (const f of patchable) {
-    const b = module.bodies[f.index - module.importedFunctions]!;
-    let reason: string | undefined;
-    const seen: number[] = [];
-    forEachInstruction(module.bytes, b, (ins) => {
-      if (ins.op === Op.prefixFC && (ins.sub === 8 || ins.sub === 9 || ins.sub === 12 || ins.sub === 13)) {
-        reason ??= "its body uses the baseline's data or element segments (memory.init, data.drop, table.init, elem.drop)";
-      } else if (ins.op === Op.refFunc) {
-        seen.push(ins.index);
-      }
-    });
-    if (reason) {
-      unavailable.set(f.index, reason);
-      continue;
-    }
-    for (const r of seen) refs.add(r);
-    included.push(f);
-  }
+  const { unavailable, refs, included } = scanOriginals(module, patchable);
 
   const total = functionCount;
   // Only what the original module had: a baseline appends its own table, globals and functions
@@ -118,11 +92,24 @@ export function buildOriginals(
  * safepoints or quiescent consistency rewrite more than the entry and embed their originals instead.
  * @throws HotpatchError E_MANIFEST_INVALID when a body does not start with the entry check
  */
-export function deriveOriginals(baseline: Uint8Array | WasmModule, manifest: Pick<BaselineManifest, 'functions' | 'memories' | 'tables' | 'globals' | 'tags'>): Uint8Array {
+export function deriveOriginals(baseline: Uint8Array | WasmModule, manifest: Pick<BaselineManifest, 'functions' | 'memories' | 'tables' | 'globals' | 'tags'>): Originals {
   const module = baseline instanceof Uint8Array ? parseModule(baseline) : baseline;
   const patchable = manifest.functions.filter((f) => f.slot !== undefined);
-  const body = (index: number): Uint8Array => withoutEntryCheck(module.bytes, module.bodies[index - module.importedFunctions]!, index);
-  return buildOriginals(module, patchable, manifest, manifest.functions.length, body).bytes;
+  return buildOriginals(module, patchable, manifest, manifest.functions.length, (index) => derivedBody(module, index));
+}
+
+/** A function's original body (size prefix included) rebuilt from a baseline: its entry check cut out. */
+export function derivedBody(baseline: WasmModule, index: number): Uint8Array {
+  return withoutEntryCheck(baseline.bytes, baseline.bodies[index - baseline.importedFunctions]!, index);
+}
+
+/** A function's body as the original module has it, size prefix re-encoded minimally (as `derivedBody` writes it). */
+export function originalBody(module: WasmModule, index: number): Uint8Array {
+  const b = module.bodies[index - module.importedFunctions]!;
+  return new ByteWriter()
+    .u32(b.end - b.bodyStart)
+    .bytes(module.bytes.subarray(b.bodyStart, b.end))
+    .finish();
 }
 
 /** A body (size prefix included) with its leading entry check removed. */
@@ -143,4 +130,34 @@ function withoutEntryCheck(bytes: Uint8Array, b: FunctionBody, index: number): U
   }
   const content = new ByteWriter().bytes(bytes.subarray(b.bodyStart, b.codeStart)).bytes(bytes.subarray(r.pos, b.end)).finish();
   return new ByteWriter().u32(content.length).bytes(content).finish();
+}
+
+/**
+ * Which patchable functions can have an original in another module (not those whose bodies use
+ * the module's own data or element segments), and the functions their bodies name with `ref.func`.
+ */
+export function scanOriginals(module: WasmModule, patchable: readonly BaselineFunction[]): { unavailable: Map<number, string>; refs: Set<number>; included: BaselineFunction[] } {
+  const unavailable = new Map<number, string>();
+  const refs = new Set<number>();
+  const included: BaselineFunction[] = [];
+  for (const f of patchable) {
+    const b = module.bodies[f.index - module.importedFunctions]!;
+    let reason: string | undefined;
+    const seen: number[] = [];
+    forEachInstruction(module.bytes, b, (ins) => {
+      if (ins.op === Op.prefixFC && (ins.sub === 8 || ins.sub === 9 || ins.sub === 12 || ins.sub === 13)) {
+        reason ??= "its body uses the baseline's data or element segments (memory.init, data.drop, table.init, elem.drop)";
+      } else if (ins.op === Op.refFunc) {
+        seen.push(ins.index);
+      }
+    });
+    if (reason) {
+      unavailable.set(f.index, reason);
+      continue;
+    }
+    for (const r of seen) refs.add(r);
+    included.push(f);
+  }
+
+  return { unavailable, refs, included };
 }

@@ -16,7 +16,7 @@ import {
 } from '../format/manifest.js';
 import { customSections, functionType, invalidity, kindByte, parseModule, signatureText, type WasmModule } from '../format/module.js';
 import { rebuildModule } from '../format/sections.js';
-import { buildOriginals, deriveOriginals } from '../format/originals.js';
+import { buildOriginals, derivedBody, originalBody, scanOriginals } from '../format/originals.js';
 import { HOTPATCH_ACTIVE_EXPORT, HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT, rewrite, type SafepointOptions } from './_rewrite.js';
 
 export { HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT };
@@ -201,27 +201,23 @@ function placeOriginals(
       'originals cannot be derived from a baseline with safepoints or quiescent consistency (their bodies are rewritten beyond the entry): use originals "embedded"',
     );
   }
+  const noOriginalOf = (unavailable: Map<number, string>) => (unavailable.size > 0 ? { noOriginal: Object.fromEntries([...unavailable].map(([i, why]) => [String(i), why])) } : {});
+  if ((wanted ?? (derivable ? 'derived' : 'embedded')) === 'derived') {
+    // What the engine will rebuild from this baseline: its bodies must be the original bodies,
+    // byte for byte, or the originals are embedded instead.
+    const baseline = parseModule(assembled);
+    const { unavailable } = scanOriginals(module, patchable);
+    if (patchable.every((f) => unavailable.has(f.index) || sameBytes(derivedBody(baseline, f.index), originalBody(module, f.index)))) {
+      return { original: { derived: 'entry' }, ...noOriginalOf(unavailable) };
+    }
+    if (wanted === 'derived')
+      throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'the originals cannot be rebuilt exactly from this baseline; please report this with the input file (originals "embedded" works)');
+  }
   const built = buildOriginals(module, patchable, exported);
   if (!WebAssembly.validate(built.bytes as Uint8Array<ArrayBuffer>)) {
     throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'prepare produced an invalid originals module; please report this with the input file');
   }
-  const noOriginal = built.unavailable.size > 0 ? { noOriginal: Object.fromEntries([...built.unavailable].map(([i, why]) => [String(i), why])) } : {};
-  if ((wanted ?? (derivable ? 'derived' : 'embedded')) === 'derived') {
-    // The same module built from the baseline's types and imports with the original bodies: if
-    // the engine's derivation gives exactly that, it gives back every body byte for byte.
-    const baseline = parseModule(assembled);
-    const derived = deriveOriginals(baseline, { functions, ...exported });
-    const reference = buildOriginals(baseline, patchable, exported, functions.length, (index) => {
-      const b = module.bodies[index - module.importedFunctions]!;
-      return new ByteWriter()
-        .u32(b.end - b.bodyStart)
-        .bytes(module.bytes.subarray(b.bodyStart, b.end))
-        .finish();
-    });
-    if (sameBytes(derived, reference.bytes)) return { original: { derived: 'entry' }, ...noOriginal };
-    if (wanted === 'derived')
-      throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'the originals cannot be rebuilt exactly from this baseline; please report this with the input file (originals "embedded" works)');
-  }
+  const noOriginal = noOriginalOf(built.unavailable);
   return { section: customSection(ORIGINALS_SECTION, deflateSync(built.bytes)), original: { section: ORIGINALS_SECTION }, ...noOriginal };
 }
 
