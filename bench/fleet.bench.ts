@@ -66,7 +66,8 @@ export default async function fleetBench(): Promise<Suite> {
         },
         afterEach: async () => {
           const report = await complianceReport(fleet, { release: current });
-          if (report.hosts.filter((h) => set.hosts.some((s) => s.id === h.host)).some((h) => h.state !== 'applied')) throw new Error(`${current}: not every host compliant`);
+          const behind = report.hosts.filter((h) => set.hosts.some((s) => s.id === h.host) && h.state !== 'applied');
+          if (behind.length > 0) throw new Error(`${current}: not every host compliant: ${behind.map((h) => `${h.host} ${h.state} ${JSON.stringify(h).slice(0, 300)}`).join('; ')}`);
           await operate(fleet, current, 'rollback');
           await until(async () => set.hosts.every((h) => h.agent.status?.state === 'rolled-back'));
         },
