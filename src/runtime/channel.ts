@@ -119,7 +119,7 @@ export class Channel {
    * @throws HotpatchError as `request`
    */
   fast(op: number, handle: number, options: { force: boolean; whileActive?: boolean; quiesceTimeout?: number }): Promise<Served> {
-    const what = op === FastOp.apply ? 'apply' : 'revert';
+    const what = op === FastOp.apply ? 'apply' : op === FastOp.revert ? 'revert' : 'ping';
     return this.#turn(async () => {
       const ctrl = this.#ctrl;
       Atomics.store(ctrl, Control.op, op);

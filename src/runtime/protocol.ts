@@ -41,7 +41,8 @@ export const Control = {
 } as const;
 
 /** Fast request kinds (`Control.op`); 0 means the request is on the port. */
-export const FastOp = { none: 0, apply: 1, revert: 2 } as const;
+/** `ping` is answered at once without touching the guest: the host warms the round trip with it (see `WorkerGuest.load`). */
+export const FastOp = { none: 0, apply: 1, revert: 2, ping: 3 } as const;
 
 /** Where a request was served: at a safepoint, at a V8 interrupt check, or from the idle event loop. */
 export const SERVED_AT = ['safepoint', 'interrupt', 'event-loop'] as const;
