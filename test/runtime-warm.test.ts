@@ -21,7 +21,11 @@ describe('load warms the round trip to a running guest', () => {
         manifest: { id: 'v2', sequence: 1, targets: [{ function: 'handle', export: 'handle' }] },
         baseline: baseline.bytes,
       });
-      const guest = await WorkerGuest.start(baseline.bytes, { imports: new URL(fixture('service-loop-imports.mjs'), 'file://'), run: { export: 'serve', args: [-1] }, interrupts: reach === 'interrupts' });
+      const guest = await WorkerGuest.start(baseline.bytes, {
+        imports: new URL(fixture('service-loop-imports.mjs'), 'file://'),
+        run: { export: 'serve', args: [-1] },
+        interrupts: reach === 'interrupts',
+      });
       open.push(guest);
       const seen: string[] = [];
       for (const type of ['loaded', 'applied', 'reverted', 'rejected', 'rolled-back', 'hook-failed'] as const) guest.addEventListener(type, () => seen.push(type));

@@ -151,7 +151,7 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     // A bug in prepare, never the user's: fail loudly rather than hand back a wrong module.
     throw new HotpatchError('E_UNSUPPORTED_FEATURE', 'prepare produced an invalid module; please report this with the input file');
   }
-  const { section: originals, original, noOriginal } = placeOriginals(module, patchable, exported, functions, assembled, dispatch, options.originals, !safepoints && !quiescent);
+  const { section: originals, original, noOriginal } = placeOriginals(module, patchable, exported, assembled, dispatch, options.originals, !safepoints && !quiescent);
   const withOriginals = originals ? concat([assembled, originals]) : assembled;
   const id = await sha256(withOriginals);
   const manifest: BaselineManifest = {
@@ -185,7 +185,6 @@ function placeOriginals(
   module: WasmModule,
   patchable: readonly BaselineFunction[],
   exported: ReturnType<typeof importableExports>,
-  functions: readonly BaselineFunction[],
   assembled: Uint8Array,
   dispatch: Dispatch,
   wanted: PrepareOptions['originals'],
