@@ -1,11 +1,11 @@
-import { Guest, trustKey } from '../engine/index.js';
+import { Guest } from '../engine/index.js';
 import { HotpatchError } from '../errors.js';
 import { Agent } from '../fleet/agent.js';
 import { joinFleet } from '../fleet/connection.js';
 import { defineCommand } from './_command.js';
 import { connectOptions, fleetArgs, parseDuration, untilStopped } from './_fleet.js';
 import { paint, readInput } from './_io.js';
-import { readKey } from './_keys.js';
+import { hostPolicy } from './_keys.js';
 
 /** Prints one event: a JSON line with --json, a line of text otherwise. */
 const say = (json: boolean, event: Record<string, unknown>, text: string): void => {
@@ -34,8 +34,7 @@ export default defineCommand({
     run: { type: 'string', value: 'export', description: 'an export to call once started (it may loop)' },
   },
   async run(args) {
-    const trusted = args.trust ? await Promise.all(args.trust.split(',').map((p) => trustKey(readKey(p.trim(), 'public', '--trust')))) : [];
-    if (trusted.length === 0 && !args['allow-unsigned']) throw new HotpatchError('E_USAGE', 'agent requires signed patches: give --trust <public key>, or --allow-unsigned for development');
+    const policy = await hostPolicy(args, 'agent');
     const traps = Number(args['watch-traps'] ?? '1');
     if (!(Number.isSafeInteger(traps) && traps >= 0)) throw new HotpatchError('E_USAGE', `--watch-traps must be a whole number, not "${args['watch-traps']}"`);
     const heartbeatMs = parseDuration(args.heartbeat ?? '5s', '--heartbeat');
@@ -46,7 +45,7 @@ export default defineCommand({
         .map((kv) => kv.split('=', 2) as [string, string]),
     );
     const imports = args.imports ? ((await import(new URL(args.imports, `file://${process.cwd()}/`).href)).default as Record<string, Record<string, unknown>>) : {};
-    const guest = await Guest.instantiate(readInput(args.baseline), imports as never, { policy: trusted.length > 0 ? { trustedKeys: trusted } : { requireSignature: false } });
+    const guest = await Guest.instantiate(readInput(args.baseline), imports as never, { policy });
     const fleet = await joinFleet({ ...connectOptions(args, args.host), reconnectForever: true });
     const agent = await Agent.start({
       fleet,

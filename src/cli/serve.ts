@@ -1,10 +1,9 @@
-import { trustKey } from '../engine/index.js';
 import { HotpatchError } from '../errors.js';
 import { PatchStore, serveEndpoint, SupervisedGuest } from '../runtime/index.js';
 import { defineCommand } from './_command.js';
 import { tokenFrom } from './_endpoint.js';
 import { paint, readInput } from './_io.js';
-import { readKey } from './_keys.js';
+import { hostPolicy } from './_keys.js';
 
 /** How long a stopping host may take before it exits anyway, in ms. */
 const STOP_BOUND_MS = 3000;
@@ -28,15 +27,11 @@ export default defineCommand({
     timeout: { type: 'string', value: 'ms', description: 'how long a request to the guest may take before it is restarted (default 5000)' },
   },
   async run(args) {
-    const trusted = args.trust ? await Promise.all(args.trust.split(',').map((p) => trustKey(readKey(p.trim(), 'public', '--trust')))) : [];
-    if (trusted.length === 0 && !args['allow-unsigned']) {
-      throw new HotpatchError('E_USAGE', 'serve requires signed patches: give --trust <public key>, or --allow-unsigned for development');
-    }
+    const policy = await hostPolicy(args, 'serve');
     const port = args.port === undefined ? undefined : Number(args.port);
     if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new HotpatchError('E_USAGE', `--port must be a TCP port number, not ${args.port}`);
     const timeout = args.timeout === undefined ? undefined : Number(args.timeout);
     if (timeout !== undefined && !(Number.isSafeInteger(timeout) && timeout > 0)) throw new HotpatchError('E_USAGE', `--timeout must be a positive number of ms, not "${args.timeout}"`);
-    const policy = trusted.length > 0 ? { trustedKeys: trusted } : { requireSignature: false };
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const store = args.store ? PatchStore.open(args.store) : undefined;
     let guest: SupervisedGuest | undefined;

@@ -1,6 +1,6 @@
-import { trustKey, verifySignature } from '../format/signature.js';
+import { verifySignature } from '../format/signature.js';
 import { emit, paint, readInput } from './_io.js';
-import { readKey } from './_keys.js';
+import { trustedKeys } from './_keys.js';
 import { defineCommand } from './_command.js';
 
 export default defineCommand({
@@ -13,7 +13,7 @@ export default defineCommand({
     trust: { type: 'string', value: 'files', description: 'trusted public key(s) (PEM), comma-separated', required: true },
   },
   async run(args) {
-    const keys = await Promise.all(args.trust.split(',').map((path) => trustKey(readKey(path.trim(), 'public', '--trust'))));
+    const keys = await trustedKeys(args.trust);
     const id = await verifySignature(readInput(args.input), keys);
     emit(args.json, { verified: true, keyId: id }, () => `${paint.ok('verified')} ${args.input}: signed by trusted key ${id}`);
   },
