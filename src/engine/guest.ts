@@ -4,7 +4,7 @@ import { emptyInstance, hostFunction } from './_host.js';
 import { AsyncGuest } from './async-guest.js';
 import { Baseline, instantiateBaseline, manifestOf } from './baseline.js';
 import type { GuestEventMap, GuestListener, GuestStatus, LoadOptions, WatchOptions } from './contract.js';
-import { GuestEvent, type GuestEventType } from './events.js';
+import { type GuestEvent, GuestEventTarget } from './events.js';
 import { functionPatch } from './functions.js';
 import { type Failure, resolveProbe, runProbe, watchWrappers } from './health.js';
 import { preApply, reportingHook } from './hooks.js';
@@ -62,7 +62,7 @@ const NO_OPTIONS: ApplyOptions = Object.freeze({});
  * with no effect on the guest; applying and reverting only write table slots. Its life goes one
  * way: open, then closed (no more loads, applies or reverts).
  */
-export class Guest extends EventTarget {
+export class Guest extends GuestEventTarget {
   readonly #baseline: Baseline;
   readonly #slots: Slots;
   readonly #patches: Patches;
@@ -71,15 +71,13 @@ export class Guest extends EventTarget {
   #hostPatches = 0;
   #closed = false;
   #async: AsyncGuest | undefined;
-  /** Event types someone has listened for (see `#emit`). */
-  readonly #heard = new Set<string>();
 
   private constructor(baseline: Baseline, options: GuestOptions) {
     super();
     this.#baseline = baseline;
     this.#slots = new Slots(baseline.table, baseline.set, baseline.manifest.slots, (slot) => baseline.restore(slot));
     this.#patches = new Patches(this.#owner, options.policy ?? {});
-    const emit = (type: 'loaded' | 'rejected', init: ConstructorParameters<typeof GuestEvent>[1]): void => this.#emit(type, init);
+    const emit = (type: 'loaded' | 'rejected', init: ConstructorParameters<typeof GuestEvent>[1]): void => this.emit(type, init);
     this.#loader = new Loader(baseline, this.#slots, this.#patches, { policy: options.policy ?? {}, hostImports: options.hostImports ?? {}, owner: this.#owner, emit });
     this.#warmUp();
   }
@@ -227,7 +225,7 @@ export class Guest extends EventTarget {
     if (p.cumulative) for (const q of this.#patches.values()) if (q !== p && q.state === 'applied') transition(q, 'replaced', { replacedBy: p.id });
     transition(p, 'applied');
     this.#reportHook(p, inner.hooks.postApply, 'post-apply');
-    this.#emit('applied', { patch: p.id, duration: now() - start, commit });
+    this.emit('applied', { patch: p.id, duration: now() - start, commit });
     if (probe) {
       const failure = runProbe(probe);
       if (failure) {
@@ -259,7 +257,7 @@ export class Guest extends EventTarget {
     const commit = this.#slots.revert(p, inner);
     transition(p, 'reverted');
     this.#reportHook(p, inner.hooks.postRevert, 'post-revert');
-    this.#emit('reverted', { patch: p.id, duration: now() - start, commit });
+    this.emit('reverted', { patch: p.id, duration: now() - start, commit });
     return commit;
   }
 
@@ -289,7 +287,7 @@ export class Guest extends EventTarget {
     const patch = functionPatch(this.#loader, this.manifest.id, this.#owner, id, replacements, options.description ?? 'JavaScript replacement');
     this.#slots.prime(patchInternals(patch)!.slots);
     this.#patches.add(patch);
-    this.#emit('loaded', { patch: id, duration: now() - start });
+    this.emit('loaded', { patch: id, duration: now() - start });
     // Stubs go in even while their target runs (from inside an import callback, mid-call).
     return this.apply(patch, { force: true, whileActive: true });
   }
@@ -387,26 +385,12 @@ export class Guest extends EventTarget {
     let commit: number | undefined;
     if (p.state === 'applied') commit = this.#revert(p, now());
     transition(p, 'rolled-back', { rollback: { reason: failure.reason, ...(failure.evidence ? { evidence: failure.evidence } : {}), at: new Date() } });
-    this.#emit('rolled-back', { patch: p.id, duration: 0, ...(commit === undefined ? {} : { commit }) });
+    this.emit('rolled-back', { patch: p.id, duration: 0, ...(commit === undefined ? {} : { commit }) });
   }
 
   #reportHook(p: Patch, hook: (() => unknown) | undefined, name: string): void {
     const error = reportingHook(p, hook, name);
-    if (error) this.#emit('hook-failed', { patch: p.id, duration: 0, error });
-  }
-
-  /**
-   * Dispatches only events someone listens for: constructing an `Event` costs 1–5 µs warm and
-   * tens of µs cold in Node, more than the commit it reports. A type once listened for is always
-   * dispatched (a listener removed later is never missed by undercounting).
-   */
-  #emit(type: GuestEventType, init: ConstructorParameters<typeof GuestEvent>[1]): void {
-    if (this.#heard.has(type)) this.dispatchEvent(new GuestEvent(type, init));
-  }
-
-  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void {
-    this.#heard.add(type);
-    super.addEventListener(type, listener, options);
+    if (error) this.emit('hook-failed', { patch: p.id, duration: 0, error });
   }
 }
 

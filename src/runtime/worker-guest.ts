@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { CommitOptions, CommitResult, GuestEventMap, GuestStatus, HotpatchGuest, LoadOptions, LoadResult, PatchPolicy } from '../engine/index.js';
-import { GuestEvent } from '../engine/index.js';
+import { GuestEventTarget } from '../engine/events.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
 import { Channel, eventsOf, Refused, type Served } from './channel.js';
@@ -94,7 +94,7 @@ export let loadVerified: (guest: WorkerGuest, patch: VerifiedPatch, options: Loa
 /** Pings sent by `#warm`: enough for both threads' JIT to have compiled the fast path. */
 const WARM_PINGS = 8;
 
-export class WorkerGuest extends EventTarget implements HotpatchGuest {
+export class WorkerGuest extends GuestEventTarget implements HotpatchGuest {
   /** The guest's thread; its `terminate()` is reliable (see `guest-thread.ts`), but prefer `close()`. */
   readonly worker: GuestThread;
   readonly baseline: string;
@@ -191,7 +191,7 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
   #dispatch(events: readonly EventRecord[]): void {
     for (const e of events) {
       const error = e.error && new HotpatchError(e.error.code, e.error.message, { problems: e.error.problems });
-      this.dispatchEvent(new GuestEvent(e.type, { patch: e.patch, duration: e.duration, ...(e.commit === undefined ? {} : { commit: e.commit }), ...(error ? { error } : {}) }));
+      this.emit(e.type, { patch: e.patch, duration: e.duration, ...(e.commit === undefined ? {} : { commit: e.commit }), ...(error ? { error } : {}) });
     }
   }
 
@@ -246,7 +246,7 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
       verified = await verifyPatch(bytes, this.#policy);
     } catch (error) {
       // As the in-thread guest does for a patch its policy refuses.
-      if (error instanceof HotpatchError) this.dispatchEvent(new GuestEvent('rejected', { duration: performance.now() - start, error }));
+      if (error instanceof HotpatchError) this.emit('rejected', { duration: performance.now() - start, error });
       throw error;
     }
     return this.#load(verified, options, start);
@@ -321,7 +321,7 @@ export class WorkerGuest extends EventTarget implements HotpatchGuest {
     const served = await this.#served(this.#channel.fast(op, this.#handles.get(id)!, { ...options, force: options.force === true }));
     const type = op === FastOp.apply ? 'applied' : 'reverted';
     // The guest's own event for the switch is not sent (nothing crosses on the fast path): made here from the same figures.
-    this.dispatchEvent(new GuestEvent(type, { patch: id, duration: served.handled, commit: served.commit! }));
+    this.emit(type, { patch: id, duration: served.handled, commit: served.commit! });
     return { id, state: type, commit: served.commit!, duration: performance.now() - start };
   }
 
