@@ -81,4 +81,30 @@ describe('the baseline manifest section', () => {
     expect(parseBaselineManifest(json)).toEqual(manifest);
     expect(() => parseBaselineManifest(new Uint8Array([1, 2, 3]))).toThrow(expect.objectContaining({ code: 'E_MANIFEST_INVALID' }));
   });
+
+  it('stores no per-function field it can derive, and reads back every one: names, exports, reasons, slots', async () => {
+    const { bytes, manifest } = await prepare(workload, { only: 'fib|sum|^#', exclude: '#3' });
+    expect(decodeBaselineManifest(bytes)).toEqual(manifest);
+    expect(manifest.functions.some((f) => f.reason !== undefined) && manifest.functions.some((f) => f.slot !== undefined)).toBe(true);
+    const [section] = customSections(parseModule(bytes), BASELINE_SECTION);
+    const stored = JSON.parse(new TextDecoder().decode(unzlibSync(bytes.subarray(section!.payloadStart!, section!.end))));
+    expect(stored.functions).toBeUndefined();
+    expect(stored.signature).toHaveLength(manifest.functions.length);
+    for (const name of Object.values(stored.names ?? {})) expect(name).not.toMatch(/^#\d+$/);
+  });
+
+  it('refuses format 1 and stored columns that do not add up, listing every problem', async () => {
+    const { bytes } = await prepare(workload);
+    const [section] = customSections(parseModule(bytes), BASELINE_SECTION);
+    const stored = JSON.parse(new TextDecoder().decode(unzlibSync(bytes.subarray(section!.payloadStart!, section!.end))));
+    const parse = (value: object) => () => parseBaselineManifest(new TextEncoder().encode(JSON.stringify(value)));
+    expect(parse({ ...stored, format: 1 })).toThrow(expect.objectContaining({ code: 'E_MANIFEST_INVALID', message: expect.stringMatching(/format 2/) }));
+    const broken = { ...stored, slots: stored.slots + 1, signature: [...stored.signature.slice(1), 999], reasons: { imported: [0, 0] }, names: { x: 'y' } };
+    expect(parse(broken)).toThrow(
+      expect.objectContaining({
+        code: 'E_MANIFEST_INVALID',
+        problems: expect.arrayContaining([expect.objectContaining({ path: 'names.x' }), expect.objectContaining({ path: 'reasons.imported[1]' })]),
+      }),
+    );
+  });
 });

@@ -8,8 +8,13 @@ import { subtleCrypto } from './webcrypto.js';
 export const BASELINE_SECTION = 'hotpatch.baseline';
 /** Custom section holding a patch's manifest. */
 export const PATCH_SECTION = 'hotpatch.patch';
-/** Version of both manifest formats; bumped on any incompatible change. */
+/** Version of the patch manifest format; bumped on any incompatible change. */
 export const FORMAT_VERSION = 1;
+/**
+ * Version of the baseline manifest format; bumped on any incompatible change. 2: per-function
+ * fields that can be derived are left out (see {@link encodeBaselineManifest}); format 1 is refused.
+ */
+export const BASELINE_FORMAT_VERSION = 2;
 
 /** How calls reach a patch: `entry` checks a flag at function entry, `indirect` routes every call through the table. */
 export type Dispatch = 'entry' | 'indirect';
@@ -173,29 +178,69 @@ export async function computeBaselineId(bytes: Uint8Array): Promise<string> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Encoding. Functions are stored as compact tuples: baselines of real programs have thousands.
+// Encoding. Baselines of real programs have thousands of functions, so a function costs as few
+// bytes as it can: everything derivable is left out. Sequential numbers in JSON compress badly
+// (sql.js: its index, name and slot columns took ~4 KB each of a 17 KB section).
 
-type FunctionTuple = [index: number, name: string, signature: number, slot: number, reason?: string, exports?: string[]];
+/**
+ * The baseline manifest as stored: `functions` becomes columns. A function's index is its position;
+ * its signature an index into `signatures`; its name is stored only when it is not its first
+ * export name or `#index`; exports only when it has some; reasons by reason; slots are implicit
+ * (prepare gives them in function order to the functions without a reason).
+ */
+interface StoredFunctions {
+  readonly signatures: string[];
+  /** Per function, in index order: its signature's position in `signatures`. */
+  readonly signature: number[];
+  readonly names?: Record<string, string>;
+  readonly exports?: Record<string, string[]>;
+  /** Why functions are not patchable: reason → function indices. */
+  readonly reasons?: Record<string, number[]>;
+}
 
-/** Encodes a baseline manifest as a custom section. */
+/** The name a function gets when nothing names it otherwise: its first export name, else `#index`. */
+function defaultName(index: number, exports: readonly string[]): string {
+  return exports[0] ?? `#${index}`;
+}
+
+/**
+ * Encodes a baseline manifest as a custom section.
+ * @throws HotpatchError E_MANIFEST_INVALID when `functions` are not in index order or slots not in function order
+ */
 export function encodeBaselineManifest(manifest: BaselineManifest): Uint8Array {
   const signatures: string[] = [];
   const sigIndex = new Map<string, number>();
-  const functions: FunctionTuple[] = manifest.functions.map((f) => {
+  const signature: number[] = [];
+  const names: Record<string, string> = {};
+  const exports: Record<string, string[]> = {};
+  const reasons: Record<string, number[]> = {};
+  let slot = 0;
+  manifest.functions.forEach((f, i) => {
+    if (f.index !== i || (f.reason === undefined ? f.slot !== slot++ : f.slot !== undefined)) {
+      throw new HotpatchError('E_MANIFEST_INVALID', `baseline manifest: function ${i} is out of order (index ${f.index}, slot ${f.slot})`);
+    }
     let sig = sigIndex.get(f.signature);
     if (sig === undefined) {
       sig = signatures.push(f.signature) - 1;
       sigIndex.set(f.signature, sig);
     }
-    const tuple: FunctionTuple = [f.index, f.name, sig, f.slot ?? -1];
-    if (f.reason !== undefined || f.exports.length > 0) tuple.push(f.reason ?? '');
-    if (f.exports.length > 0) tuple.push([...f.exports]);
-    return tuple;
+    signature.push(sig);
+    if (f.name !== defaultName(i, f.exports)) names[i] = f.name;
+    if (f.exports.length > 0) exports[i] = [...f.exports];
+    if (f.reason !== undefined) {
+      reasons[f.reason] ??= [];
+      reasons[f.reason]!.push(i);
+    }
   });
   const { functions: _functions, ...rest } = manifest;
-  const json = JSON.stringify({ ...rest, signatures, functions });
-  // Compressed: a function's entry is ~20 bytes of JSON, a real share of a baseline's growth
-  // (sql.js: 45 KB raw, 17 KB compressed). Readers accept plain JSON too (older baselines).
+  const stored: StoredFunctions = {
+    signatures,
+    signature,
+    ...(Object.keys(names).length > 0 ? { names } : {}),
+    ...(Object.keys(exports).length > 0 ? { exports } : {}),
+    ...(Object.keys(reasons).length > 0 ? { reasons } : {}),
+  };
+  const json = JSON.stringify({ ...rest, ...stored });
   return customSection(BASELINE_SECTION, zlibSync(new TextEncoder().encode(json), { level: 9 }));
 }
 
@@ -279,6 +324,54 @@ export function decodeBaselineManifest(bytes: Uint8Array): BaselineManifest {
   return parseBaselineManifest(sections[0]!.payload);
 }
 
+/** Rebuilds `functions` from their stored columns (see {@link StoredFunctions}), checking each. */
+function storedFunctions(c: Checker, m: Record<string, unknown>, slots: number): BaselineFunction[] {
+  const signatures = c.array(m.signatures, 'signatures').map((s, i) => {
+    if (typeof s !== 'string') c.fail(`signatures[${i}]`, 'must be a string');
+    return String(s);
+  });
+  const signature = c.array(m.signature, 'signature');
+  const count = signature.length;
+  const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v < count;
+  const keyed = <T>(key: string, check: (v: unknown) => v is T, what: string): Map<number, T> => {
+    const out = new Map<number, T>();
+    if (m[key] === undefined) return out;
+    for (const [k, v] of Object.entries(c.object(m[key], key))) {
+      const index = Number(k);
+      if (!isIndex(index) || String(index) !== k) c.fail(`${key}.${k}`, 'is not a function index');
+      else if (!check(v)) c.fail(`${key}.${k}`, `must be ${what}`);
+      else out.set(index, v);
+    }
+    return out;
+  };
+  const names = keyed('names', (v): v is string => typeof v === 'string', 'a name');
+  const exports = keyed('exports', (v): v is string[] => Array.isArray(v) && v.length > 0 && v.every((e) => typeof e === 'string'), 'a list of names');
+  const reasonOf = new Map<number, string>();
+  if (m.reasons !== undefined) {
+    for (const [reason, list] of Object.entries(c.object(m.reasons, 'reasons'))) {
+      for (const [i, index] of c.array(list, `reasons.${reason}`).entries()) {
+        if (!isIndex(index) || reasonOf.has(index)) c.fail(`reasons.${reason}[${i}]`, 'must be a function index listed once');
+        else reasonOf.set(index, reason);
+      }
+    }
+  }
+  let slot = 0;
+  const functions = signature.map((sig, index): BaselineFunction => {
+    if (typeof sig !== 'number' || signatures[sig] === undefined) c.fail(`signature[${index}]`, 'must index signatures');
+    const own = exports.get(index) ?? [];
+    const reason = reasonOf.get(index);
+    return {
+      index,
+      name: names.get(index) ?? defaultName(index, own),
+      exports: own,
+      signature: signatures[Number(sig)] ?? '',
+      ...(reason === undefined ? { slot: slot++ } : { reason }),
+    };
+  });
+  if (slot !== slots && c.problems.length === 0) c.fail('slots', `is ${slots} but ${slot} functions have slots`);
+  return functions;
+}
+
 /**
  * Validates a decoded baseline manifest object.
  * @throws HotpatchError E_MANIFEST_INVALID
@@ -287,40 +380,13 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
   const c = new Checker('baseline');
   const m = c.object(value, '(root)');
   const format = c.int(m, 'format');
-  if (format !== FORMAT_VERSION && c.problems.length === 0) c.fail('format', `is ${format}; this version reads format ${FORMAT_VERSION}`);
+  if (format !== BASELINE_FORMAT_VERSION && c.problems.length === 0) {
+    c.fail('format', `is ${format}; this version reads format ${BASELINE_FORMAT_VERSION} (prepare the original module again)`);
+  }
   const dispatch = c.string(m, 'dispatch');
   if (dispatch !== 'entry' && dispatch !== 'indirect') c.fail('dispatch', 'must be "entry" or "indirect"');
-  const signatures = c.array(m.signatures, 'signatures').map((s, i) => {
-    if (typeof s !== 'string') c.fail(`signatures[${i}]`, 'must be a string');
-    return String(s);
-  });
   const slots = c.int(m, 'slots');
-  const seenSlots = new Set<number>();
-  const functions = c.array(m.functions, 'functions').map((t, i): BaselineFunction => {
-    const path = `functions[${i}]`;
-    const tuple = c.array(t, path);
-    const [index, name, sig, slot, reason, exports] = tuple;
-    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) c.fail(`${path}[0]`, 'must be a function index');
-    if (typeof name !== 'string') c.fail(`${path}[1]`, 'must be a name');
-    if (typeof sig !== 'number' || signatures[sig] === undefined) c.fail(`${path}[2]`, 'must index signatures');
-    if (typeof slot !== 'number' || !Number.isSafeInteger(slot) || slot < -1 || slot >= slots) c.fail(`${path}[3]`, `must be -1 or a slot below ${slots}`);
-    else if (slot >= 0) {
-      if (seenSlots.has(slot)) c.fail(`${path}[3]`, `slot ${slot} is used twice`);
-      seenSlots.add(slot);
-    }
-    if (reason !== undefined && typeof reason !== 'string') c.fail(`${path}[4]`, 'must be a string');
-    if (exports !== undefined && (!Array.isArray(exports) || exports.some((e) => typeof e !== 'string'))) c.fail(`${path}[5]`, 'must be a list of names');
-    const fn: BaselineFunction = {
-      index: Number(index),
-      name: String(name),
-      exports: Array.isArray(exports) ? exports.map(String) : [],
-      signature: signatures[Number(sig)] ?? '',
-      ...(typeof slot === 'number' && slot >= 0 ? { slot } : {}),
-      ...(typeof reason === 'string' && reason !== '' ? { reason } : {}),
-    };
-    return fn;
-  });
-  if (seenSlots.size !== slots && c.problems.length === 0) c.fail('slots', `is ${slots} but ${seenSlots.size} functions have slots`);
+  const functions = storedFunctions(c, m, slots);
   const exportList = (key: string, typed: boolean): BaselineExport[] =>
     c.array(m[key], key).map((x, i) => {
       const o = c.object(x, `${key}[${i}]`);

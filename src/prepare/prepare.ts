@@ -10,7 +10,7 @@ import {
   type Dispatch,
   decodeBaselineManifest,
   encodeBaselineManifest,
-  FORMAT_VERSION,
+  BASELINE_FORMAT_VERSION,
   ORIGINALS_SECTION,
   sha256,
 } from '../format/manifest.js';
@@ -155,7 +155,7 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
   const withOriginals = originals ? concat([assembled, originals]) : assembled;
   const id = await sha256(withOriginals);
   const manifest: BaselineManifest = {
-    format: FORMAT_VERSION,
+    format: BASELINE_FORMAT_VERSION,
     id,
     source: await sha256(wasm),
     dispatch,
