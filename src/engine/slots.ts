@@ -70,11 +70,13 @@ export class Slots {
   prime(slots: Int32Array): void {
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;
-      const unpatched = this.restore(slot);
+      this.restore(slot);
       if (this.#primed[slot] === 1) continue;
       this.#primed[slot] = 1;
       const top = this.#stacks.top(slot);
-      if (top === undefined) this.#set(slot, unpatched, 0);
+      // What the slot holds now, exactly: an entry-dispatch slot never patched is still null,
+      // and a load that is then rejected must leave the table as it was.
+      if (top === undefined) this.#set(slot, this.#table.get(slot), 0);
       else this.#set(slot, this.effective(top, slot), 1);
     }
   }

@@ -110,8 +110,8 @@ export function encodeElement(seg: ElementSegment, map: ReadonlyMap<number, numb
 }
 
 /** An active funcref element segment (flags 2: explicit table) at offset 0 of `table`. */
-export function activeSegment(table: number, functions: readonly number[]): Uint8Array {
-  const w = new ByteWriter().u32(2).u32(table).u8(Op.i32Const).u8(0).u8(Op.end).u8(0x00).u32(functions.length);
+export function activeSegment(table: number, functions: readonly number[], offset = 0): Uint8Array {
+  const w = new ByteWriter().u32(2).u32(table).u8(Op.i32Const).s32(offset).u8(Op.end).u8(0x00).u32(functions.length);
   for (const f of functions) w.u32(f);
   return w.finish();
 }

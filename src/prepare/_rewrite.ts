@@ -39,7 +39,8 @@ export interface Rewritten {
  * Builds the sections of a baseline. Everything new is appended (types, globals, functions, one
  * table, one element segment, exports), so no existing index changes.
  *
- * Table layout: `[0, n)` dispatch slots, one per patchable function; `[n, n + T)` the live entry of
+ * Table layout: `[0, n)` dispatch slots, one per patchable function (null until first set, with entry
+ * dispatch); `[n, n + T)` the live entry of
  * every function (T = all functions, imported ones included); with indirect dispatch,
  * `[n + T, 2n + T)` the original of each slot.
  *
@@ -278,13 +279,17 @@ export function rewrite(
 
   const live = n;
   const original = dispatch === 'indirect' ? n + total : undefined;
+  // Entry dispatch leaves the dispatch slots uninitialised (null): a slot is called through only
+  // while its flag is set, and the setter writes both, so its initial content is never read (the
+  // engine's unpatched state of a slot is the live entry). Indirect dispatch calls every slot.
+  const slotsInitialised = dispatch === 'indirect';
   const layout = [
-    ...patchable.map((f) => f.index),
+    ...(slotsInitialised ? patchable.map((f) => f.index) : []),
     ...functions.map((f) => redirect.get(f.index) ?? f.index),
     ...(dispatch === 'indirect' ? patchable.map((f) => f.index) : []),
     ...(safepoints ? [safepoint + 1] : []),
   ];
-  const tableSize = layout.length;
+  const tableSize = layout.length + (slotsInitialised ? 0 : n);
   const newTable = new ByteWriter().u8(valTypeByte('funcref')).u8(0x01).u32(tableSize).u32(tableSize).finish();
 
   const slotOf = new Map(patchable.map((f) => [f.index, f.slot!]));
@@ -357,7 +362,7 @@ export function rewrite(
       exports.push(new ByteWriter().name(HOTPATCH_SETTER_EXPORT).u8(kindByte('func')).u32(setter).finish());
       if (quiescent) exports.push(new ByteWriter().name(HOTPATCH_ACTIVE_EXPORT).u8(kindByte('func')).u32(activeGetter).finish());
       sections.set(7, vector([...exports, ...extraExports]));
-      sections.set(9, vector([...module.elements.map((seg) => encodeElement(seg, redirect)), activeSegment(table, layout)]));
+      sections.set(9, vector([...module.elements.map((seg) => encodeElement(seg, redirect)), activeSegment(table, layout, slotsInitialised ? 0 : n)]));
       sections.set(10, code.finish());
       return sections;
     },
