@@ -56,7 +56,7 @@ export default async function callOverhead(): Promise<Suite> {
     notes: [
       'Interleaved: many short rounds, every variant once per round in rotating order, each the minimum of a few back-to-back runs; a ratio is the median over rounds of variant ÷ reference within the same round, with its interquartile range. A slow phase of this bimodal machine hits a whole round alike and cancels in the ratio.',
       'A/A: the original bytes instantiated a second time. A prepared ratio inside the A/A spread is indistinguishable from noise.',
-      'entry: direct calls stay direct; each patchable function starts with `global.get $patched; if`, diverting through its slot only when patched (the default).',
+      'entry: direct calls stay direct; each patchable function starts with `global.get $flags; i32.const $bit; i32.and; if` (13 functions share a flag global), diverting through its slot only when patched (the default).',
       'indirect: every call to a patchable function is a `call_indirect` on the hotpatch table.',
     ],
   };

@@ -71,6 +71,27 @@ describe('the baseline manifest', () => {
     const sql = await prepare(new Uint8Array(readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'))));
     expect(sql.manifest.functions.length).toBeGreaterThan(1500);
   });
+
+  it('packs flags as bits: setting or clearing one slot leaves the slots sharing its global alone', async () => {
+    const count = 4000; // 13 bits a global, 128 globals a setter chunk: three chunks
+    const funcs = Array.from({ length: count }, (_, i) => `(func (export "f${i}") (result i32) (i32.const ${i}))`);
+    const baseline = await prepare(await watToWasm(`(module ${funcs.join('\n')})`));
+    const e = (await WebAssembly.instantiate(baseline.bytes as BufferSource)).instance.exports as Record<string, any>;
+    const table = e['hotpatch.table'] as WebAssembly.Table;
+    const other = table.get(baseline.manifest.live + count - 1);
+    const set = (slot: number, on: boolean) => e['hotpatch.set'](slot, on ? other : null, on ? 1 : 0);
+    const diverted = () => Array.from({ length: count }, (_, i) => i).filter((i) => e[`f${i}`]() !== i);
+    const slots = [0, 5, 6, 12, 13, 14, 25, 1663, 1664, 1665, 3327, 3328, 3998];
+    for (const s of slots) set(s, true);
+    expect(diverted()).toEqual(slots);
+    set(13, false);
+    set(1664, false);
+    set(1664, false); // clearing twice changes nothing
+    set(5, true); // setting twice neither
+    expect(diverted()).toEqual(slots.filter((s) => s !== 13 && s !== 1664));
+    for (const s of slots) set(s, false);
+    expect(diverted()).toEqual([]);
+  });
 });
 
 describe('prepare rejects bad input with a typed error', () => {

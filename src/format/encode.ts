@@ -5,7 +5,7 @@
  */
 import { ByteReader, ByteWriter } from './bytes.js';
 import { Op, readConstExpr } from './instructions.js';
-import { type ElementSegment, encodeFuncType, type FuncType, type GlobalType, kindByte, type Limits, type TableType, valTypeByte } from './module.js';
+import { type ElementSegment, encodeFuncType, type FuncType, type GlobalType, kindByte, type Limits, type TableType, type ValType, valTypeByte } from './module.js';
 import { SECTION_ORDER } from './sections.js';
 
 export { encodeFuncType as encodeType } from './module.js';
@@ -62,10 +62,11 @@ export function writeGlobalType(w: ByteWriter, g: GlobalType): ByteWriter {
 }
 
 /** A function body from its instructions (no locals), with the trailing `end`. */
-export function body(fill: (w: ByteWriter) => void): Uint8Array {
+export function body(fill: (w: ByteWriter) => void, locals: readonly ValType[] = []): Uint8Array {
   return new ByteWriter()
     .sized((w) => {
-      w.u32(0); // no local declarations
+      w.u32(locals.length);
+      for (const l of locals) w.u32(1).u8(valTypeByte(l));
       fill(w);
       w.u8(Op.end);
     })

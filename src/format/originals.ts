@@ -87,8 +87,8 @@ export function buildOriginals(
 
 /**
  * The originals module of an entry-dispatch baseline, rebuilt from the baseline's own bytes: each
- * patchable body there is the original body with the entry check in front (`global.get; if …
- * end`), so cutting that block out gives the original back byte for byte. Baselines prepared with
+ * patchable body there is the original body with the entry check in front (`global.get; i32.const;
+ * i32.and; if … end`), so cutting that block out gives the original back byte for byte. Baselines prepared with
  * safepoints or quiescent consistency rewrite more than the entry and embed their originals instead.
  * @throws HotpatchError E_MANIFEST_INVALID when a body does not start with the entry check
  */
@@ -112,14 +112,19 @@ export function originalBody(module: WasmModule, index: number): Uint8Array {
     .finish();
 }
 
+const ENTRY_CHECK = [Op.globalGet, Op.i32Const, 0x71 /* i32.and */, Op.if] as const;
+
 /** A body (size prefix included) with its leading entry check removed. */
 function withoutEntryCheck(bytes: Uint8Array, b: FunctionBody, index: number): Uint8Array {
   const r = new ByteReader(bytes, b.codeStart, b.end);
   const ins = newInstruction();
-  readInstruction(r, ins);
-  const first = ins.op;
-  readInstruction(r, ins);
-  if (first !== Op.globalGet || ins.op !== Op.if) {
+  // global.get $flags; i32.const $bit; i32.and; if: the flag bit of the function's slot.
+  let shape = true;
+  for (const op of ENTRY_CHECK) {
+    readInstruction(r, ins);
+    shape &&= ins.op === op;
+  }
+  if (!shape) {
     throw new HotpatchError('E_MANIFEST_INVALID', `function ${index} does not start with the entry check its baseline manifest promises`);
   }
   for (let depth = 1; depth > 0; ) {

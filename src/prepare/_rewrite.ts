@@ -5,12 +5,26 @@ import { kindByte, type FunctionBody, valTypeByte, type WasmModule } from '../fo
 import { appendToVector } from '../format/sections.js';
 import { activeSegment, body, encodeElement, encodeType, localGets, remapConstExpr, vector } from '../format/encode.js';
 
+const I32_AND = 0x71;
+const I32_OR = 0x72;
+const I32_XOR = 0x73;
+const I32_SHL = 0x74;
+const I32_DIV_U = 0x6e;
+const I32_REM_U = 0x70;
+const SELECT = 0x1b;
+
 /** Export names prepare adds; a module that already uses them is rejected. */
 export const HOTPATCH_TABLE_EXPORT = 'hotpatch.table';
 export const HOTPATCH_SETTER_EXPORT = 'hotpatch.set';
 export const HOTPATCH_ACTIVE_EXPORT = 'hotpatch.active';
 
-const CHUNK = 128; // flag setters dispatch over this many slots each: keeps br_table nesting shallow
+const CHUNK = 128; // flag and activity setters dispatch over this many globals each: keeps br_table nesting shallow
+/**
+ * Entry dispatch: patchable functions per flag global, one bit each. Bits 0–12 keep the entry
+ * check's `i32.const` at 1–2 bytes; a flag global costs 5 bytes and a case in the flag setter ~13,
+ * so packing 13 to a global saves ~10 bytes a function against one global each.
+ */
+export const FLAG_BITS = 13;
 
 /** Where a busy guest polls for pending patch work (see {@link rewrite}). */
 export interface SafepointOptions {
@@ -44,9 +58,9 @@ export interface Rewritten {
  * every function (T = all functions, imported ones included); with indirect dispatch,
  * `[n + T, 2n + T)` the original of each slot.
  *
- * Entry dispatch: each patchable function starts with `global.get $patched_s; if …
- * return_call_indirect (slot s) end`; calls stay direct. The taken branch always leaves, so the
- * common path is a load and a branch (a fall-through that merged back into the body costs 13% more
+ * Entry dispatch: each patchable function starts with `global.get $flags; i32.const $bit; i32.and;
+ * if … return_call_indirect (slot s) end` (see FLAG_BITS); calls stay direct. The taken branch
+ * always leaves, so the common path is a load, a test and a branch (a fall-through that merged back into the body costs 13% more
  * on recursive code, measured with bench/call-overhead); it leaves by a tail call, so diverting
  * never grows the stack (tail-recursive code stays tail-recursive when patched).
  *
@@ -75,13 +89,16 @@ export function rewrite(
   const setterType = typeBase;
   const flagSetterType = typeBase + 1;
   const voidType = typeBase + 2;
-  const newTypes = [encodeType({ params: ['i32', 'funcref', 'i32'], results: [] }), encodeType({ params: ['i32', 'i32'], results: [] }), encodeType({ params: [], results: [] })];
+  const newTypes = [encodeType({ params: ['i32', 'funcref', 'i32'], results: [] }), encodeType({ params: ['i32', 'i32', 'i32'], results: [] }), encodeType({ params: [], results: [] })];
 
-  const flag = (slot: number): number => globalBase + slot;
+  // Slot s's flag is bit s % FLAG_BITS of flag global s / FLAG_BITS.
+  const flagGlobals = dispatch === 'entry' ? Math.ceil(n / FLAG_BITS) : 0;
+  const flag = (slot: number): number => globalBase + Math.floor(slot / FLAG_BITS);
+  const flagBit = (slot: number): number => 1 << (slot % FLAG_BITS);
   const newGlobals: Uint8Array[] = [];
   if (dispatch === 'entry') {
     const mutI32Zero = new ByteWriter().u8(0x7f).u8(1).u8(Op.i32Const).u8(0).u8(Op.end).finish();
-    for (let i = 0; i < n; i++) newGlobals.push(mutI32Zero);
+    for (let i = 0; i < flagGlobals; i++) newGlobals.push(mutI32Zero);
   }
   // Quiescent mode: one activation count per slot, kept by the function's own body.
   const activeBase = globalBase + newGlobals.length;
@@ -97,7 +114,7 @@ export function rewrite(
   const thunks = dispatch === 'indirect' ? n : 0;
   const thunk = (slot: number): number => definedEnd + slot;
   const setter = definedEnd + thunks;
-  const chunks = dispatch === 'entry' ? Math.ceil(n / CHUNK) : 0;
+  const chunks = Math.ceil(flagGlobals / CHUNK);
   const flagSetter = (chunk: number): number => setter + 1 + chunk;
   const newFunctionTypes: number[] = [];
   const newBodies: Uint8Array[] = [];
@@ -115,19 +132,51 @@ export function rewrite(
       );
     }
   }
+  // hotpatch.set(slot, target, patched): the table write and the flag bit together. Local 3: the
+  // slot's bit; its flag setter gets the global's number, the bits to keep, and the bit to set.
   newFunctionTypes.push(setterType);
   newBodies.push(
-    body((w) => {
-      w.u8(Op.localGet).u32(0).u8(Op.localGet).u32(1).u8(Op.tableSet).u32(table);
-      if (chunks > 0) {
+    body(
+      (w) => {
+        w.u8(Op.localGet).u32(0).u8(Op.localGet).u32(1).u8(Op.tableSet).u32(table);
+        if (chunks === 0) return;
+        w.u8(Op.i32Const).s32(1).u8(Op.localGet).u32(0).u8(Op.i32Const).s32(FLAG_BITS).u8(I32_REM_U).u8(I32_SHL).u8(Op.localSet).u32(3);
         switchTable(
           w,
           chunks,
-          () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(Math.log2(CHUNK)).u8(0x76 /* i32.shr_u */),
-          (c) => w.u8(Op.localGet).u32(0).u8(Op.localGet).u32(2).u8(Op.call).u32(flagSetter(c)).u8(Op.return),
+          () =>
+            w
+              .u8(Op.localGet)
+              .u32(0)
+              .u8(Op.i32Const)
+              .s32(FLAG_BITS * CHUNK)
+              .u8(I32_DIV_U),
+          (c) =>
+            w
+              .u8(Op.localGet)
+              .u32(0)
+              .u8(Op.i32Const)
+              .s32(FLAG_BITS)
+              .u8(I32_DIV_U)
+              .u8(Op.localGet)
+              .u32(3)
+              .u8(Op.i32Const)
+              .s32(-1)
+              .u8(I32_XOR)
+              .u8(Op.localGet)
+              .u32(3)
+              .u8(Op.i32Const)
+              .s32(0)
+              .u8(Op.localGet)
+              .u32(2)
+              .u8(SELECT)
+              .u8(Op.call)
+              .u32(flagSetter(c))
+              .u8(Op.return),
         );
-      }
-    }),
+      },
+      chunks > 0 ? ['i32'] : [],
+    ),
   );
   const safepoint = setter + 1 + chunks;
   // After the safepoint functions (2 when present): the activity getter and its chunks.
@@ -135,20 +184,27 @@ export function rewrite(
   const activeChunks = quiescent ? Math.ceil(n / CHUNK) : 0;
   const pollSlot = safepoints ? n + total + (dispatch === 'indirect' ? n : 0) : -1;
   for (let c = 0; c < chunks; c++) {
+    // (global number, bits to keep, bit to set): flag global g = g & keep | set.
     const first = c * CHUNK;
     newFunctionTypes.push(flagSetterType);
     newBodies.push(
       body((w) =>
         switchTable(
           w,
-          Math.min(CHUNK, n - first),
+          Math.min(CHUNK, flagGlobals - first),
           () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(first).u8(0x6b /* i32.sub */),
           (k) =>
             w
+              .u8(Op.globalGet)
+              .u32(globalBase + first + k)
               .u8(Op.localGet)
               .u32(1)
+              .u8(I32_AND)
+              .u8(Op.localGet)
+              .u32(2)
+              .u8(I32_OR)
               .u8(Op.globalSet)
-              .u32(flag(first + k))
+              .u32(globalBase + first + k)
               .u8(Op.return),
         ),
       ),
@@ -299,7 +355,7 @@ export function rewrite(
     const slot = slotOf.get(index);
     let prefix: Uint8Array | undefined;
     if (dispatch === 'entry' && slot !== undefined) {
-      const w = new ByteWriter().u8(Op.globalGet).u32(flag(slot)).u8(Op.if).u8(0x40);
+      const w = new ByteWriter().u8(Op.globalGet).u32(flag(slot)).u8(Op.i32Const).s32(flagBit(slot)).u8(I32_AND).u8(Op.if).u8(0x40);
       localGets(w, paramCount(index));
       // The divert is a tail call: a patched tail-recursive function, or a replacement that
       // tail-calls its original, keeps a constant stack. Only the cold branch changes.
