@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Guest } from '../src/engine/index.js';
 import { BASELINE_SECTION, decodeBaselineManifest, parseBaselineManifest } from '../src/format/manifest.js';
 import { customSections, parseModule } from '../src/format/module.js';
-import { deriveOriginals } from '../src/format/originals.js';
+import { deriveOriginals, derivesExactly } from '../src/format/originals.js';
 import { prepare } from '../src/prepare/prepare.js';
 import { wasmFixture } from './helpers.js';
 
@@ -61,6 +61,22 @@ describe('originals rebuilt from the baseline itself', () => {
     expect(() => bare.original('fib')).toThrow(expect.objectContaining({ code: 'E_ORIGINALS_UNAVAILABLE' }));
     const withBytes = Guest.adopt(await WebAssembly.instantiate(module), module, { baselineBytes: bytes });
     expect((withBytes.original('fib') as (n: number) => number)(10)).toBe(55);
+  });
+
+  it("prepare's exactness check compares every body in place, and sees a single byte that differs", async () => {
+    const { bytes, manifest } = await prepare(workload);
+    const baseline = parseModule(bytes);
+    const original = parseModule(workload);
+    const patchable = manifest.functions.filter((f) => f.slot !== undefined);
+    expect(patchable.every((f) => derivesExactly(baseline, original, f.index))).toBe(true);
+    for (const f of patchable) {
+      const b = original.bodies[f.index - original.importedFunctions]!;
+      const changed = workload.slice();
+      changed[b.end - 2]! ^= 1; // the byte before the body's final `end`
+      expect(derivesExactly(baseline, parseModule(changed), f.index)).toBe(false);
+    }
+    // A body without the entry check is refused, not cut wrong.
+    expect(() => derivesExactly(original, original, patchable[0]!.index)).toThrow(expect.objectContaining({ code: 'E_MANIFEST_INVALID' }));
   });
 
   it('refuses derived originals where bodies are rewritten beyond the entry', async () => {

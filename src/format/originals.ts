@@ -116,13 +116,43 @@ const ENTRY_CHECK = [Op.globalGet, Op.i32Const, 0x71 /* i32.and */, Op.if] as co
 
 /** A body (size prefix included) with its leading entry check removed. */
 function withoutEntryCheck(bytes: Uint8Array, b: FunctionBody, index: number): Uint8Array {
+  const from = entryCheckEnd(bytes, b, index);
+  const content = new ByteWriter().bytes(bytes.subarray(b.bodyStart, b.codeStart)).bytes(bytes.subarray(from, b.end)).finish();
+  return new ByteWriter().u32(content.length).bytes(content).finish();
+}
+
+/**
+ * Whether `derivedBody(baseline, index)` is the original module's body, byte for byte: compared in
+ * place (locals, then the code after the entry check), without building either body. prepare runs
+ * it on every patchable function of every baseline whose originals are derived.
+ * @throws HotpatchError E_MANIFEST_INVALID when the baseline body does not start with the entry check
+ */
+export function derivesExactly(baseline: WasmModule, module: WasmModule, index: number): boolean {
+  const b = baseline.bodies[index - baseline.importedFunctions]!;
+  const o = module.bodies[index - module.importedFunctions]!;
+  const from = entryCheckEnd(baseline.bytes, b, index);
+  return sameRange(baseline.bytes, b.bodyStart, b.codeStart, module.bytes, o.bodyStart, o.codeStart) && sameRange(baseline.bytes, from, b.end, module.bytes, o.codeStart, o.end);
+}
+
+function sameRange(a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): boolean {
+  if (aEnd - aStart !== bEnd - bStart) return false;
+  for (let i = 0; i < aEnd - aStart; i++) if (a[aStart + i] !== b[bStart + i]) return false;
+  return true;
+}
+
+/** Where a baseline body's own code starts: past its entry check. */
+function entryCheckEnd(bytes: Uint8Array, b: FunctionBody, index: number): number {
   const r = new ByteReader(bytes, b.codeStart, b.end);
   const ins = newInstruction();
   // global.get $flags; i32.const $bit; i32.and; if: the flag bit of the function's slot.
   let shape = true;
   for (const op of ENTRY_CHECK) {
+    if (!shape || r.done) {
+      shape = false;
+      break;
+    }
     readInstruction(r, ins);
-    shape &&= ins.op === op;
+    shape = ins.op === op;
   }
   if (!shape) {
     throw new HotpatchError('E_MANIFEST_INVALID', `function ${index} does not start with the entry check its baseline manifest promises`);
@@ -133,8 +163,7 @@ function withoutEntryCheck(bytes: Uint8Array, b: FunctionBody, index: number): U
     if (op === Op.block || op === Op.loop || op === Op.if || op === Op.try) depth++;
     else if (op === Op.end || op === Op.delegate) depth--;
   }
-  const content = new ByteWriter().bytes(bytes.subarray(b.bodyStart, b.codeStart)).bytes(bytes.subarray(r.pos, b.end)).finish();
-  return new ByteWriter().u32(content.length).bytes(content).finish();
+  return r.pos;
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 } from '../format/manifest.js';
 import { customSections, functionType, invalidity, kindByte, parseModule, signatureText, type WasmModule } from '../format/module.js';
 import { rebuildModule } from '../format/sections.js';
-import { buildOriginals, derivedBody, originalBody, scanOriginals } from '../format/originals.js';
+import { buildOriginals, derivesExactly, scanOriginals } from '../format/originals.js';
 import { HOTPATCH_ACTIVE_EXPORT, HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT, rewrite, type SafepointOptions } from './_rewrite.js';
 
 export { HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT };
@@ -206,7 +206,7 @@ function placeOriginals(
     // byte for byte, or the originals are embedded instead.
     const baseline = parseModule(assembled);
     const { unavailable } = scanOriginals(module, patchable);
-    if (patchable.every((f) => unavailable.has(f.index) || sameBytes(derivedBody(baseline, f.index), originalBody(module, f.index)))) {
+    if (patchable.every((f) => unavailable.has(f.index) || derivesExactly(baseline, module, f.index))) {
       return { original: { derived: 'entry' }, ...noOriginalOf(unavailable) };
     }
     if (wanted === 'derived')
@@ -218,12 +218,6 @@ function placeOriginals(
   }
   const noOriginal = noOriginalOf(built.unavailable);
   return { section: customSection(ORIGINALS_SECTION, deflateSync(built.bytes)), original: { section: ORIGINALS_SECTION }, ...noOriginal };
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Names, signatures and slots of every function; imported ones are listed as not patchable. */
