@@ -73,7 +73,10 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
       if (!VALUE_USES.has(c.use) || isSize(c) || (options.staticsMoved && inStatics(c.old))) continue;
       const delta = c.new - c.old;
       let seen = byDelta.get(delta);
-      if (!seen) byDelta.set(delta, (seen = { functions: new Set(), values: new Set() }));
+      if (!seen) {
+        seen = { functions: new Set(), values: new Set() };
+        byDelta.set(delta, seen);
+      }
       seen.functions.add(k);
       seen.values.add(c.old);
     }

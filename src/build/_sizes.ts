@@ -32,7 +32,10 @@ export function grownSizes(a: Build, b: Build, changed: readonly [number, number
       if (c.use !== 'argument' || c.old <= 0 || c.new <= c.old || c.new > staticFrom) continue;
       const key = sizeKey(c.old, c.new);
       let set = passers.get(key);
-      if (!set) passers.set(key, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        passers.set(key, set);
+      }
       set.add(fname(b.module, changed[k]![1]));
     }
   });
