@@ -128,9 +128,10 @@ export function conformance(kind: string, fixture: Fixture): void {
 export interface ShadowFixture {
   /**
    * A guest of the sessions baseline (test/fixtures/layout: `session_new`, `request`, `frees`),
-   * offering shadow state over its `malloc` and `free` through the kind's `shadow` option.
+   * offering shadow state over its `malloc` and `free` through the kind's `shadow` option
+   * (`false`: not offering it).
    */
-  start(shadow?: { malloc?: string; free?: string }): Promise<HotpatchGuest>;
+  start(shadow?: { malloc?: string; free?: string } | false): Promise<HotpatchGuest>;
   /** The patch `diff` makes from `sessions-shadow.c`: a request budget per session in a shadow field (id 1). */
   patch(): Promise<Uint8Array>;
 }
@@ -156,6 +157,17 @@ export function shadowConformance(kind: string, fixture: ShadowFixture): void {
         expect(await requests(a, 2)).toEqual([5, 6]); // the session's own data is intact
         await g.apply(id); // a fresh budget: the old fields were freed, not kept
         expect(await requests(a, 4)).toEqual([7, 8, 9, -1]);
+      }));
+
+    it('a guest that does not offer it rejects the patch at load, naming the import, and runs on unchanged', () =>
+      using(fixture.start(false), async (g) => {
+        const s = (await g.call('session_new', 1, 10)) as number;
+        await expect(g.load(await fixture.patch())).rejects.toMatchObject({
+          code: 'E_PATCH_REJECTED',
+          problems: expect.arrayContaining([expect.objectContaining({ message: expect.stringContaining('hotpatch.shadow') })]),
+        });
+        expect((await g.status()).patches).toEqual([]);
+        expect([await g.call('request', s), await g.call('request', s)]).toEqual([1, 2]);
       }));
 
     it('an allocator the guest does not export is refused at start with the same code', async () => {

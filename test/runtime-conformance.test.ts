@@ -53,9 +53,12 @@ contractCases('ThreadedGuest', { patch, start: (policy) => ThreadedGuest.start(p
 // Shadow state, on the kinds that offer it (a ThreadedGuest does not: its threads share one memory).
 const sessionsImports = new URL('fixtures/layout/sessions-imports.mjs', import.meta.url);
 const shadowPatch: ShadowFixture['patch'] = async () => budget;
-shadowConformance('in-thread Guest', { patch: shadowPatch, start: async (shadow = {}) => (await Guest.instantiate(sessions, { env: { report: () => {} } }, { shadow })).async });
-shadowConformance('WorkerGuest', { patch: shadowPatch, start: (shadow = {}) => WorkerGuest.start(sessions, { imports: sessionsImports, shadow }) });
-shadowConformance('WorkerGuest, no interrupts', { patch: shadowPatch, start: (shadow = {}) => WorkerGuest.start(sessions, { imports: sessionsImports, shadow, interrupts: false }) });
+shadowConformance('in-thread Guest', { patch: shadowPatch, start: async (shadow = {}) => (await Guest.instantiate(sessions, { env: { report: () => {} } }, shadow ? { shadow } : {})).async });
+shadowConformance('WorkerGuest', { patch: shadowPatch, start: (shadow = {}) => WorkerGuest.start(sessions, { imports: sessionsImports, ...(shadow ? { shadow } : {}) }) });
+shadowConformance('WorkerGuest, no interrupts', {
+  patch: shadowPatch,
+  start: (shadow = {}) => WorkerGuest.start(sessions, { imports: sessionsImports, ...(shadow ? { shadow } : {}), interrupts: false }),
+});
 it('a ThreadedGuest offers no shadow state: asked for it, it says so and starts nothing', async () => {
   await expect(ThreadedGuest.start(sessions, { threads: 1, memory, shadow: {} } as never)).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('no shadow state') });
 });
