@@ -112,4 +112,21 @@ describe('patches/rust-shadow (Rust): a per-account counter the struct has no ro
     expect(diff.code).toBe(0);
     expect(diff.stdout).toMatch(/changed +login\n +hooks +hotpatch_post_revert\n +shadow +hotpatch\.shadow\.get_or_alloc, hotpatch\.shadow\.free_all/);
   });
+
+  it('the plain way, a new field in Account, is refused: it fills padding, so no offset or size moves, but the bytes are new', async () => {
+    const old = read('rust-shadow/accounts.wasm');
+    const result = await diffBuilds(old, read('rust-shadow/accounts-field.wasm'), { baseline: read('rust-shadow/accounts.baseline.wasm'), id: 'field' });
+    expect(result).toMatchObject({
+      hotpatchable: false,
+      reasons: [
+        {
+          code: 'LAYOUT_CHANGED',
+          item: 'padding 20–23 filled',
+          message: expect.stringContaining('the access at offset 16 widened from 4 to 8 bytes in `account_open`; bytes 20–23, padding before, newly used by `login`'),
+        },
+      ],
+    });
+    const confirmed = await diffBuilds(old, read('rust-shadow/accounts-field.wasm'), { baseline: read('rust-shadow/accounts.baseline.wasm'), id: 'field', allowLayoutChange: true });
+    expect(confirmed).toMatchObject({ hotpatchable: true, changed: ['account_open', 'login'], warnings: [{ code: 'LAYOUT_CHANGED' }] });
+  });
 });

@@ -4,7 +4,7 @@ import type { WasmModule } from '../format/module.js';
 import { type BodyDiff, type ConstantChange, type ConstantUse, compareBodies, constantUses } from './_compare.js';
 import { type DiffReason, fname } from './_eligibility.js';
 import type { Build, Canon } from './_match.js';
-import { grownSizes, sizeKey, sizeReason } from './_sizes.js';
+import { filledPadding, grownSizes, sizeKey, sizeReason } from './_sizes.js';
 import { staticRange } from './_statics.js';
 
 /** A function that differs between the builds but that the patch leaves out, and why. */
@@ -123,7 +123,7 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
     out.carried.push([oi, ni]);
   });
 
-  for (const change of [layoutReason(layout), sizeReason(sizes)]) {
+  for (const change of [layoutReason(layout), sizeReason(sizes, filledPadding(a, b, changed, diffs))]) {
     if (change) (options.allowLayoutChange ? out.warnings : out.reasons).push(change);
   }
   if (!options.exact) out.reasons.push(...unseenAddressReasons(a, b, out.carried, canon, lo, hi));

@@ -41,31 +41,88 @@ export function grownSizes(a: Build, b: Build, changed: readonly [number, number
   });
   const out = new Map<string, GrownSize>();
   if (passers.size === 0) return out;
-  const fresh = changed.map(([oi, ni]) => {
-    const before = accessOffsets(a.module, oi);
-    return [fname(b.module, ni), [...accessOffsets(b.module, ni)].filter((o) => !before.has(o))] as const;
-  });
+  const users = newlyUsing(a, b, changed);
   for (const [key, fns] of passers) {
     const [old, grown] = key.split('→').map(Number) as [number, number];
-    const users = new Set(fresh.filter(([, offsets]) => offsets.some((o) => o >= old && o < grown)).map(([name]) => name));
-    if (users.size > 0) out.set(key, { old, new: grown, passers: fns, users });
+    const using = users(old, grown);
+    if (using.size > 0) out.set(key, { old, new: grown, passers: fns, users: using });
   }
   return out;
 }
 
-/** Grown struct sizes as one LAYOUT_CHANGED reason naming the sizes and the functions. */
-export function sizeReason(sizes: ReadonlyMap<string, GrownSize>): DiffReason | undefined {
-  if (sizes.size === 0) return undefined;
+/** Names of the changed functions whose new code loads or stores at an offset in [from, to) their old code never used. */
+function newlyUsing(a: Build, b: Build, changed: readonly [number, number][]): (from: number, to: number) => Set<string> {
+  const fresh = changed.map(([oi, ni]) => {
+    const before = accessOffsets(a.module, oi);
+    return [fname(b.module, ni), [...accessOffsets(b.module, ni)].filter((o) => !before.has(o))] as const;
+  });
+  return (from, to) => new Set(fresh.filter(([, offsets]) => offsets.some((o) => o >= from && o < to)).map(([name]) => name));
+}
+
+/** A store or load that got wider at the same offset, over bytes changed code now uses: a field placed in padding. */
+export interface FilledPadding {
+  readonly offset: number;
+  readonly width: readonly [number, number];
+  /** Functions whose access at `offset` got wider (a constructor's merged initialising store). */
+  readonly widened: ReadonlySet<string>;
+  /** Functions whose new code loads or stores in the bytes the access now also covers. */
+  readonly users: ReadonlySet<string>;
+}
+
+/** Bytes a load or store opcode (0x28–0x3e) reads or writes. */
+const WIDTH = [4, 8, 4, 8, 1, 1, 2, 2, 1, 1, 2, 2, 4, 4, 4, 8, 4, 8, 1, 2, 1, 2, 4];
+
+/**
+ * A field added in a struct's padding (Rust orders fields by alignment; C has tail padding) moves
+ * no offset and no size. What shows it: the code that initialises the struct, whose merged store
+ * now covers the new field too (`i32.store offset=16` → `i64.store offset=16`), and code that uses
+ * the bytes the store newly covers. Objects the running guest holds have junk in that padding.
+ */
+export function filledPadding(a: Build, b: Build, changed: readonly [number, number][], diffs: readonly BodyDiff[]): FilledPadding[] {
+  const widened = new Map<string, { offset: number; width: [number, number]; fns: Set<string> }>();
+  diffs.forEach((d, k) => {
+    for (const x of d.accesses) {
+      const [wa, wb] = [WIDTH[x.op[0] - 0x28]!, WIDTH[x.op[1] - 0x28]!];
+      if (x.offset[0] !== x.offset[1] || wb <= wa) continue;
+      const key = `${x.offset[0]}:${wa}→${wb}`;
+      let seen = widened.get(key);
+      if (!seen) {
+        seen = { offset: x.offset[0], width: [wa, wb], fns: new Set() };
+        widened.set(key, seen);
+      }
+      seen.fns.add(fname(b.module, changed[k]![1]));
+    }
+  });
+  if (widened.size === 0) return [];
+  const users = newlyUsing(a, b, changed);
+  const out: FilledPadding[] = [];
+  for (const { offset, width, fns } of widened.values()) {
+    const using = users(offset + width[0], offset + width[1]);
+    if (using.size > 0) out.push({ offset, width, widened: fns, users: using });
+  }
+  return out;
+}
+
+/** Grown struct sizes and filled padding as one LAYOUT_CHANGED reason naming the bytes and the functions. */
+export function sizeReason(sizes: ReadonlyMap<string, GrownSize>, padding: readonly FilledPadding[] = []): DiffReason | undefined {
+  if (sizes.size === 0 && padding.length === 0) return undefined;
   const names = (set: ReadonlySet<string>): string =>
     [...set]
       .sort()
       .map((n) => `\`${n}\``)
       .join(', ');
-  const each = [...sizes.values()].map((s) => `size ${s.old} → ${s.new} passed by ${names(s.passers)}; bytes ${s.old}–${s.new - 1} newly used by ${names(s.users)}`);
+  const each = [
+    ...[...sizes.values()].map((s) => `size ${s.old} → ${s.new} passed by ${names(s.passers)}; bytes ${s.old}–${s.new - 1} newly used by ${names(s.users)}`),
+    ...padding.map(
+      (p) =>
+        `the access at offset ${p.offset} widened from ${p.width[0]} to ${p.width[1]} bytes in ${names(p.widened)}; bytes ${p.offset + p.width[0]}–${p.offset + p.width[1] - 1}, padding before, newly used by ${names(p.users)}`,
+    ),
+  ];
+  const items = [...[...sizes.values()].map((s) => `size ${s.old} → ${s.new}`), ...padding.map((p) => `padding ${p.offset + p.width[0]}–${p.offset + p.width[1] - 1} filled`)];
   return {
     code: 'LAYOUT_CHANGED',
-    item: [...sizes.values()].map((s) => `size ${s.old} → ${s.new}`).join(', '),
-    message: `a struct grew (${each.join('; ')}): objects the running guest already allocated have the old size, so patched code using the new field would read and write past them. Keep the struct as it is and attach the new field as shadow state (hotpatch.shadow), or ship it with a new baseline; pass allowLayoutChange (--allow-layout-change) only if no such object can exist when the patch applies`,
+    item: items.join(', '),
+    message: `a struct grew (${each.join('; ')}): objects the running guest already allocated have the old layout (too small, or junk where the new field is), so patched code using the new field would read and write the wrong bytes. Keep the struct as it is and attach the new field as shadow state (hotpatch.shadow), or ship it with a new baseline; pass allowLayoutChange (--allow-layout-change) only if no such object can exist when the patch applies`,
   };
 }
 
