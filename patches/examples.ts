@@ -46,6 +46,29 @@ export const artifacts: Artifact[] = [
     make: () => diffPatch('rust-quota/quota.wasm', 'rust-quota/quota-fixed.wasm', 'fix-quota-overflow', 'reserve: compare with the room left, which cannot overflow'),
   },
   { path: 'rust-frames-refused/frames.baseline.wasm', make: async () => (await prepare(read('rust-frames-refused/frames.wasm'))).bytes },
+  { path: 'rust-shadow/accounts.baseline.wasm', make: async () => (await prepare(read('rust-shadow/accounts.wasm'))).bytes },
+  {
+    path: 'rust-shadow/lock-after-3-rust.patch.wasm',
+    make: () =>
+      diffPatch(
+        'rust-shadow/accounts.wasm',
+        'rust-shadow/accounts-fixed.wasm',
+        'lock-after-3-rust',
+        'login: lock an account after 3 wrong PINs in a row (from accounts-fixed.rs; counter in a shadow field)',
+      ),
+  },
+  {
+    path: 'rust-shadow/lock-after-3.patch.wasm',
+    make: async () =>
+      (
+        await buildPatch({
+          wat: text('rust-shadow/lock-after-3.wat'),
+          manifest: JSON.parse(text('rust-shadow/lock-after-3.json')),
+          baseline: read('rust-shadow/accounts.baseline.wasm'),
+          hostImports: ['hotpatch.shadow.get_or_alloc', 'hotpatch.shadow.free_all'],
+        })
+      ).bytes,
+  },
 ];
 
 /** The refused example's answer: every reason the tool gives. */

@@ -124,3 +124,54 @@ export function conformance(kind: string, fixture: Fixture): void {
     });
   });
 }
+
+export interface ShadowFixture {
+  /**
+   * A guest of the sessions baseline (test/fixtures/layout: `session_new`, `request`, `frees`),
+   * offering shadow state over its `malloc` and `free` through the kind's `shadow` option
+   * (`false`: not offering it).
+   */
+  start(shadow?: { malloc?: string; free?: string } | false): Promise<HotpatchGuest>;
+  /** The patch `diff` makes from `sessions-shadow.c`: a request budget per session in a shadow field (id 1). */
+  patch(): Promise<Uint8Array>;
+}
+
+/** Shadow state (`hotpatch.shadow`) offered the same way by every guest kind that has it. */
+export function shadowConformance(kind: string, fixture: ShadowFixture): void {
+  describe(`shadow state: ${kind}`, () => {
+    it('a C patch attaches a field to sessions made before it; revert frees every field through the guest; the data stays', () =>
+      using(fixture.start(), async (g) => {
+        const [a, b] = [(await g.call('session_new', 1, 10)) as number, (await g.call('session_new', 2, 20)) as number];
+        expect(await g.call('request', a)).toBe(1);
+        const id = (await g.load(await fixture.patch())).id;
+        await g.apply(id);
+        const requests = async (s: number, n: number) => {
+          const out: unknown[] = [];
+          for (let i = 0; i < n; i++) out.push(await g.call('request', s));
+          return out;
+        };
+        expect(await requests(a, 4)).toEqual([2, 3, 4, -1]); // a budget of 3, in a field the struct has no room for
+        expect(await requests(b, 1)).toEqual([1]);
+        await g.revert(id);
+        expect(await g.call('frees')).toBe(2); // the post-revert hook's free_all: one field per session
+        expect(await requests(a, 2)).toEqual([5, 6]); // the session's own data is intact
+        await g.apply(id); // a fresh budget: the old fields were freed, not kept
+        expect(await requests(a, 4)).toEqual([7, 8, 9, -1]);
+      }));
+
+    it('a guest that does not offer it rejects the patch at load, naming the import, and runs on unchanged', () =>
+      using(fixture.start(false), async (g) => {
+        const s = (await g.call('session_new', 1, 10)) as number;
+        await expect(g.load(await fixture.patch())).rejects.toMatchObject({
+          code: 'E_PATCH_REJECTED',
+          problems: expect.arrayContaining([expect.objectContaining({ message: expect.stringContaining('hotpatch.shadow') })]),
+        });
+        expect((await g.status()).patches).toEqual([]);
+        expect([await g.call('request', s), await g.call('request', s)]).toEqual([1, 2]);
+      }));
+
+    it('an allocator the guest does not export is refused at start with the same code', async () => {
+      await expect(fixture.start({ malloc: 'no_such_malloc' })).rejects.toMatchObject({ code: 'E_IMPORT_UNRESOLVED', message: expect.stringContaining('no function no_such_malloc') });
+    });
+  });
+}

@@ -90,4 +90,28 @@ describe('shadow state', () => {
     const high = shadow.getOrAlloc(-8, 3, 4);
     expect(shadow.get(0xfffffff8, 3)).toBe(high);
   });
+
+  it("the shadow option makes the store from the guest's exports (guest.shadow); given twice, or without its allocator, start refuses", async () => {
+    const baseline = await prepare(await watToWasm(GUEST));
+    const guest = await Guest.instantiate(baseline.bytes, {}, { shadow: {} });
+    const g = guest.exports as unknown as { open(id: number): number; withdraw(o: number, a: number): number; frees(): number };
+    const { bytes } = await buildPatch({
+      wat: PATCH,
+      manifest: { id: 'limit-withdrawals', sequence: 1, targets: [{ function: 'withdraw', export: 'withdraw' }] },
+      baseline: baseline.bytes,
+      hostImports: ['hotpatch.shadow.get_or_alloc', 'hotpatch.shadow.free_all'],
+    });
+    const a = g.open(1);
+    const patch = guest.apply(await guest.load(bytes));
+    expect([g.withdraw(a, 1), g.withdraw(a, 1), g.withdraw(a, 1), g.withdraw(a, 1)]).toEqual([1, 2, 3, -1]);
+    expect(guest.shadow?.count(7)).toBe(1);
+    guest.revert(patch);
+    expect([guest.shadow?.count(), g.frees()]).toEqual([0, 1]);
+    const twice = ShadowState.fromExports(() => guest.exports);
+    await expect(Guest.instantiate(baseline.bytes, {}, { shadow: {}, hostImports: twice.imports })).rejects.toMatchObject({ code: 'E_USAGE' });
+    await expect(Guest.instantiate(baseline.bytes, {}, { shadow: { free: 'release' } })).rejects.toMatchObject({
+      code: 'E_IMPORT_UNRESOLVED',
+      message: expect.stringContaining('no function release'),
+    });
+  });
 });

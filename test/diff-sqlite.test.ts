@@ -120,13 +120,15 @@ describe('diff on SQLite: a struct layout change', () => {
   it('is refused as LAYOUT_CHANGED, naming offsets and functions and what to do; allowed only when confirmed', async () => {
     const refused = (await diff('layout')) as NotHotpatchable;
     expect(refused.hotpatchable).toBe(false);
-    expect(refused.reasons.map((r) => r.code)).toEqual(['LAYOUT_CHANGED']);
-    const [reason] = refused.reasons;
+    expect(refused.reasons.map((r) => r.code)).toEqual(['LAYOUT_CHANGED', 'LAYOUT_CHANGED']);
+    const [reason, size] = refused.reasons;
     expect(reason!.message).toMatch(/offset \d+ → \d+ \(#\d+/);
     expect(reason!.message).toMatch(/shadow state/);
+    // The new field also makes struct sqlite3 larger: sqlite3_open's allocation (inlined in wl_open).
+    expect(size).toMatchObject({ item: 'size 536 → 544', message: expect.stringContaining('passed by `wl_open`') });
     const confirmed = (await diff('layout', { allowLayoutChange: true })) as Hotpatchable;
     expect(confirmed.hotpatchable).toBe(true);
-    expect(confirmed.warnings.map((w) => w.code)).toEqual(['LAYOUT_CHANGED']);
+    expect(confirmed.warnings.map((w) => w.code)).toEqual(['LAYOUT_CHANGED', 'LAYOUT_CHANGED']);
     expect(confirmed.changed.length).toBeGreaterThan(100);
   }, 240_000);
 });

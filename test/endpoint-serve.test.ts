@@ -100,4 +100,31 @@ describe('a control endpoint for running hosts', () => {
       await server.close();
     }
   });
+
+  it('serve --shadow offers shadow state to patches (patches/rust-shadow); without it the same patch is refused at load', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'serve-shadow-'));
+    const shadowExample = new URL('../patches/rust-shadow/', import.meta.url);
+    const patch = new URL('lock-after-3-rust.patch.wasm', shadowExample).pathname;
+    const serve = async (...extra: string[]) => {
+      const socket = join(dir, `host${extra.length}.sock`);
+      const host = spawn(process.execPath, [cli, 'serve', new URL('accounts.baseline.wasm', shadowExample).pathname, '--socket', socket, '--allow-unsigned', ...extra]);
+      await new Promise((resolve) => host.stdout.once('data', resolve));
+      try {
+        return await run(process.execPath, [cli, 'apply', patch, '--to', socket, '--json']).then(
+          (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+          (e: { code: number; stdout: string; stderr: string }) => e,
+        );
+      } finally {
+        host.kill('SIGTERM');
+        await new Promise((r) => host.once('exit', r));
+      }
+    };
+    const offered = await serve('--shadow', 'shadow_malloc,shadow_free');
+    expect(JSON.parse(offered.stdout)).toMatchObject({ id: 'lock-after-3-rust', state: 'applied' });
+    const without = await serve();
+    expect(without.code).toBe(2);
+    expect(without.stdout).toMatch(/E_PATCH_REJECTED.*hotpatch\.shadow/s); // --json: the error is on stdout
+    const typo = await run(process.execPath, [cli, 'serve', 'x.wasm', '--allow-unsigned', '--shadow', 'a,b,c']).catch((e) => e);
+    expect([typo.code, typo.stderr]).toEqual([1, expect.stringContaining('E_USAGE: --shadow names')]);
+  });
 });

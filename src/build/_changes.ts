@@ -1,9 +1,10 @@
 import { ByteReader } from '../format/bytes.js';
 import { newInstruction, readInstruction } from '../format/instructions.js';
 import type { WasmModule } from '../format/module.js';
-import { type BodyDiff, type ConstantUse, compareBodies, constantUses } from './_compare.js';
+import { type BodyDiff, type ConstantChange, type ConstantUse, compareBodies, constantUses } from './_compare.js';
 import { type DiffReason, fname } from './_eligibility.js';
 import type { Build, Canon } from './_match.js';
+import { filledPadding, grownSizes, sizeKey, sizeReason } from './_sizes.js';
 import { staticRange } from './_statics.js';
 
 /** A function that differs between the builds but that the patch leaves out, and why. */
@@ -56,31 +57,41 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
   const valueOnly = (d: BodyDiff): boolean =>
     d.shape === 'constants' && d.accesses.length === 0 && d.staticOffsets.length === 0 && d.constants.length > 0 && d.constants.every((c) => c.use !== 'address' && c.use !== 'compared');
 
+  // A struct grown at its end changes the sizes passed to allocators and copies: never line numbers.
+  const sizes = grownSizes(a, b, changed, diffs, lo);
+  const isSize = (c: ConstantChange): boolean => c.use === 'argument' && sizes.has(sizeKey(c.old, c.new));
+
   // A line shift moves every __LINE__ below an edit by the same amount: a delta passed to calls
-  // or stored in two or more functions is a shift; a one-off change of an argument is a change,
-  // and is carried.
-  const byDelta = new Map<number, Set<number>>();
+  // or stored in two or more functions, at two or more distinct lines, is a shift; a one-off change
+  // of an argument is a change, and is carried. The same value changed alike in several functions
+  // is one fact, not a shift: `malloc(16)` → `malloc(20)` in two functions is a size, and was left
+  // out as a line number before distinct values were required.
+  const byDelta = new Map<number, { functions: Set<number>; values: Set<number> }>();
   diffs.forEach((d, k) => {
     if (!valueOnly(d)) return;
     for (const c of d.constants) {
-      if (!VALUE_USES.has(c.use) || (options.staticsMoved && inStatics(c.old))) continue;
+      if (!VALUE_USES.has(c.use) || isSize(c) || (options.staticsMoved && inStatics(c.old))) continue;
       const delta = c.new - c.old;
-      let set = byDelta.get(delta);
-      if (!set) {
-        set = new Set();
-        byDelta.set(delta, set);
+      let seen = byDelta.get(delta);
+      if (!seen) {
+        seen = { functions: new Set(), values: new Set() };
+        byDelta.set(delta, seen);
       }
-      set.add(k);
+      seen.functions.add(k);
+      seen.values.add(c.old);
     }
   });
-  const isShift = (delta: number): boolean => (byDelta.get(delta)?.size ?? 0) >= 2;
+  const isShift = (delta: number): boolean => {
+    const seen = byDelta.get(delta);
+    return seen !== undefined && seen.functions.size >= 2 && seen.values.size >= 2;
+  };
 
   const out: Classified = { carried: [], leftOut: [], reasons: [], warnings: [] };
   const layout = new Map<string, Set<string>>();
   diffs.forEach((d, k) => {
     const [oi, ni] = changed[k]!;
     const name = fname(b.module, ni);
-    if (valueOnly(d) && d.constants.every((c) => isShift(c.new - c.old))) {
+    if (valueOnly(d) && d.constants.every((c) => !isSize(c) && isShift(c.new - c.old))) {
       const constants = d.constants.map((c) => ({ old: c.old, new: c.new, callee: c.callee === undefined ? undefined : fname(a.module, c.callee) }));
       const shifts = [...new Set(d.constants.map((c) => c.new - c.old))].map((x) => (x > 0 ? `+${x}` : `${x}`));
       const sinks = [...new Set(d.constants.map((c) => (c.use === 'argument' ? `\`${fname(a.module, c.callee!)}\`` : c.use === 'stored' ? 'stores' : 'locals')))];
@@ -112,8 +123,9 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
     out.carried.push([oi, ni]);
   });
 
-  const layoutChange = layoutReason(layout);
-  if (layoutChange) (options.allowLayoutChange ? out.warnings : out.reasons).push(layoutChange);
+  for (const change of [layoutReason(layout), sizeReason(sizes, filledPadding(a, b, changed, diffs))]) {
+    if (change) (options.allowLayoutChange ? out.warnings : out.reasons).push(change);
+  }
   if (!options.exact) out.reasons.push(...unseenAddressReasons(a, b, out.carried, canon, lo, hi));
   return out;
 }

@@ -67,7 +67,7 @@ export default defineCommand({
           `  changed  ${result.changed.join(', ')}`,
           ...(result.added.length ? [`  added    ${result.added.join(', ')}`] : []),
           ...(result.hooks.length ? [`  hooks    ${result.hooks.join(', ')}`] : []),
-          ...(result.shadow.length ? [`  shadow   ${result.shadow.join(', ')} (give the guest ShadowState's imports)`] : []),
+          ...(result.shadow.length ? [`  shadow   ${result.shadow.join(', ')} (offer the guest shadow state: its shadow option)`] : []),
           ...(result.leftOut.length
             ? [
                 `  left out ${result.leftOut.length} item${result.leftOut.length === 1 ? '' : 's'} (functions, data) that differ only in line numbers${args['carry-line-numbers'] ? ' (carried, as asked)' : ''}:`,

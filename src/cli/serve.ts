@@ -24,6 +24,7 @@ export default defineCommand({
     store: { type: 'string', value: 'dir', description: 'a folder keeping the patch level across restarts (owner-only, one host at a time)' },
     imports: { type: 'string', value: 'module', description: "a JS module whose default export is the guest's import object" },
     run: { type: 'string', value: 'export', description: 'an export to call once started (it may loop)' },
+    shadow: { type: 'string', value: 'malloc[,free]', description: 'offer shadow state (hotpatch.shadow) to patches, its fields allocated by these guest exports (e.g. malloc,free)' },
     timeout: { type: 'string', value: 'ms', description: 'how long a request to the guest may take before it is restarted (default 5000)' },
   },
   async run(args) {
@@ -32,6 +33,9 @@ export default defineCommand({
     if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new HotpatchError('E_USAGE', `--port must be a TCP port number, not ${args.port}`);
     const timeout = args.timeout === undefined ? undefined : Number(args.timeout);
     if (timeout !== undefined && !(Number.isSafeInteger(timeout) && timeout > 0)) throw new HotpatchError('E_USAGE', `--timeout must be a positive number of ms, not "${args.timeout}"`);
+    const [malloc, free, extra] = args.shadow === undefined ? [] : args.shadow.split(',');
+    if (args.shadow !== undefined && (!malloc || free === '' || extra !== undefined))
+      throw new HotpatchError('E_USAGE', `--shadow names the guest's allocator exports as malloc[,free], not "${args.shadow}"`);
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const store = args.store ? PatchStore.open(args.store) : undefined;
     let guest: SupervisedGuest | undefined;
@@ -43,6 +47,7 @@ export default defineCommand({
         ...(timeout ? { timeout } : {}),
         ...(args.imports ? { imports: new URL(args.imports, `file://${process.cwd()}/`).href } : {}),
         ...(args.run ? { run: { export: args.run } } : {}),
+        ...(malloc ? { shadow: { malloc, ...(free ? { free } : {}) } } : {}),
       });
       for (const line of store?.healed ?? []) log(`store: ${line}`);
       const token = tokenFrom(args);

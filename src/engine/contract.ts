@@ -44,6 +44,20 @@ export interface WatchOptions {
   readonly window?: number;
 }
 
+/**
+ * Shadow state for the guest's patches (the `hotpatch.shadow` import module, see `ShadowState`),
+ * named by the guest's own exports that allocate its fields. Names, not functions, so the option
+ * crosses threads: a worker guest's fields live in its own thread, beside its memory.
+ */
+export interface ShadowOptions {
+  /** The export that allocates (default `malloc`). */
+  readonly malloc?: string;
+  /** The export that frees (default `free`, if exported; without one, freed fields are reused). */
+  readonly free?: string;
+  /** The exported memory (default `memory`). */
+  readonly memory?: string;
+}
+
 /** The answer to `load`: the patch as loaded (state `loaded`, no effect yet). */
 export interface LoadResult {
   readonly id: string;

@@ -3,7 +3,7 @@ import { type BaselineManifest, FORMAT_VERSION } from '../format/manifest.js';
 import { emptyInstance, hostFunction } from './_host.js';
 import { AsyncGuest } from './async-guest.js';
 import { Baseline, instantiateBaseline, manifestOf } from './baseline.js';
-import type { GuestEventMap, GuestListener, GuestStatus, LoadOptions, WatchOptions } from './contract.js';
+import type { GuestEventMap, GuestListener, GuestStatus, LoadOptions, ShadowOptions, WatchOptions } from './contract.js';
 import { type GuestEvent, GuestEventTarget } from './events.js';
 import { functionPatch } from './functions.js';
 import { type Failure, resolveProbe, runProbe, watchWrappers } from './health.js';
@@ -12,6 +12,7 @@ import { Loader } from './loader.js';
 import { Patch, type PatchInternals, patchInternals, transition } from './patch.js';
 import type { PatchPolicy } from './policy.js';
 import { Patches } from './registry.js';
+import { allocatorOf, ShadowState } from './shadow.js';
 import { Slots } from './slots.js';
 
 type Imports = Record<string, Record<string, unknown>>;
@@ -23,6 +24,11 @@ export interface GuestOptions {
    * Anything a patch imports that is not here or from its baseline is rejected at load.
    */
   readonly hostImports?: Imports;
+  /**
+   * Offer shadow state (`hotpatch.shadow`) to patches, its fields allocated by these guest exports
+   * (`{}`: `malloc`, `free` if exported, `memory`): see {@link Guest.shadow}.
+   */
+  readonly shadow?: ShadowOptions;
   /** Recompute the baseline id from its bytes and refuse a mismatch (default true; bytes only). */
   readonly verifyBaseline?: boolean;
   /** What patches this host accepts: who must have signed them, how large they may be, whether `force` may downgrade. */
@@ -71,15 +77,28 @@ export class Guest extends GuestEventTarget {
   #hostPatches = 0;
   #closed = false;
   #async: AsyncGuest | undefined;
+  /** Shadow state the guest offers its patches (the `shadow` option), else undefined. */
+  readonly shadow: ShadowState | undefined;
 
   private constructor(baseline: Baseline, options: GuestOptions) {
     super();
     this.#baseline = baseline;
+    this.shadow = options.shadow && new ShadowState(allocatorOf(baseline.instance.exports, options.shadow));
     this.#slots = new Slots(baseline.table, baseline.set, baseline.manifest.slots, (slot) => baseline.restore(slot));
     this.#patches = new Patches(this.#owner, options.policy ?? {});
     const emit = (type: 'loaded' | 'rejected', init: ConstructorParameters<typeof GuestEvent>[1]): void => this.emit(type, init);
-    this.#loader = new Loader(baseline, this.#slots, this.#patches, { policy: options.policy ?? {}, hostImports: options.hostImports ?? {}, owner: this.#owner, emit });
+    this.#loader = new Loader(baseline, this.#slots, this.#patches, { policy: options.policy ?? {}, hostImports: Guest.#hostImports(options, this.shadow), owner: this.#owner, emit });
     this.#warmUp();
+  }
+
+  /** The host's imports, with the shadow state's when the guest offers it (twice is a usage error). */
+  static #hostImports(options: GuestOptions, shadow: ShadowState | undefined): Imports {
+    if (!shadow) return options.hostImports ?? {};
+    const own = shadow.imports;
+    for (const module of Object.keys(own)) {
+      if (options.hostImports?.[module]) throw new HotpatchError('E_USAGE', `hostImports already has a "${module}" module: give shadow state either as the shadow option or in hostImports, not both`);
+    }
+    return { ...options.hostImports, ...own };
   }
 
   /**
@@ -107,7 +126,8 @@ export class Guest extends GuestEventTarget {
 
   /**
    * Compiles and instantiates a baseline, verifying its id against its bytes.
-   * @throws HotpatchError E_NOT_WASM, E_INVALID_WASM, E_NOT_A_BASELINE, E_MANIFEST_INVALID, E_BASELINE_TAMPERED, E_INSTANTIATE_FAILED
+   * @throws HotpatchError E_NOT_WASM, E_INVALID_WASM, E_NOT_A_BASELINE, E_MANIFEST_INVALID, E_BASELINE_TAMPERED, E_INSTANTIATE_FAILED;
+   * with `shadow`: E_IMPORT_UNRESOLVED (no such allocator export), E_USAGE (hostImports has `hotpatch.shadow` too)
    */
   static async instantiate(source: Uint8Array | ArrayBuffer | WebAssembly.Module, imports: Imports = {}, options: GuestOptions = {}): Promise<Guest> {
     return new Guest(await instantiateBaseline(source, imports, options.verifyBaseline !== false), options);
@@ -116,7 +136,7 @@ export class Guest extends GuestEventTarget {
   /**
    * Wraps an instance some other code made (a toolchain's own JS glue) from a baseline module.
    * Glue that hands back only the exports object (wasm-bindgen's `init`) can pass that instead.
-   * @throws HotpatchError E_NOT_A_BASELINE, E_MANIFEST_INVALID
+   * @throws HotpatchError E_NOT_A_BASELINE, E_MANIFEST_INVALID; with `shadow`: E_IMPORT_UNRESOLVED, E_USAGE
    */
   static adopt(instance: WebAssembly.Instance | WebAssembly.Exports, module: WebAssembly.Module, options: GuestOptions = {}): Guest {
     const inst = instance instanceof WebAssembly.Instance ? instance : ({ exports: instance } as WebAssembly.Instance);

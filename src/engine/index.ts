@@ -4,7 +4,7 @@
  */
 export { Guest, type ApplyOptions, type GuestOptions } from './guest.js';
 export { AsyncGuest } from './async-guest.js';
-export type { CommitOptions, CommitResult, GuestEventMap, GuestListener, GuestStatus, HotpatchGuest, LoadOptions, LoadResult, PatchStatus, WatchOptions } from './contract.js';
+export type { CommitOptions, CommitResult, GuestEventMap, GuestListener, GuestStatus, HotpatchGuest, LoadOptions, LoadResult, PatchStatus, ShadowOptions, WatchOptions } from './contract.js';
 export { checkTrust, type PatchPolicy } from './policy.js';
 export { trustKey, verifySignature, type TrustedKey } from '../format/signature.js';
 export { Patch, type PatchState, type Rollback } from './patch.js';

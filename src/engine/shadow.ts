@@ -1,5 +1,23 @@
 import { HotpatchError } from '../errors.js';
 import { IMPORT_SHADOW } from '../format/check.js';
+import type { ShadowOptions } from './contract.js';
+
+/**
+ * The allocator a guest exports under `names` (emscripten's by default).
+ * @throws HotpatchError E_IMPORT_UNRESOLVED when the guest exports no such function or memory
+ */
+export function allocatorOf(e: WebAssembly.Exports, names: ShadowOptions = {}): ShadowAllocator {
+  const [malloc, free, memory] = [e[names.malloc ?? 'malloc'], e[names.free ?? 'free'], e[names.memory ?? 'memory']];
+  if (typeof malloc !== 'function' || !(memory instanceof WebAssembly.Memory) || (names.free !== undefined && typeof free !== 'function')) {
+    const missing = [
+      typeof malloc !== 'function' && `no function ${names.malloc ?? 'malloc'}`,
+      !(memory instanceof WebAssembly.Memory) && `no memory ${names.memory ?? 'memory'}`,
+      names.free !== undefined && typeof free !== 'function' && `no function ${names.free}`,
+    ].filter(Boolean);
+    throw new HotpatchError('E_IMPORT_UNRESOLVED', `shadow state needs the guest's allocator: it exports ${missing.join(', ')}`);
+  }
+  return { malloc: malloc as (size: number) => number, ...(typeof free === 'function' ? { free: free as (pointer: number) => void } : {}), memory };
+}
 
 /**
  * Where shadow fields live: the guest's own allocator and memory. Without `free` (emscripten
@@ -18,8 +36,9 @@ export interface ShadowAllocator {
  * layout the running guest's objects already have. Fields are keyed by object address and id, live
  * in the guest's memory (its own `malloc`), are zeroed when allocated, and are freed by the patch's
  * post-revert hook calling `free_all(id)` (livepatch's `klp_shadow_free_all` in a post-unpatch
- * callback). Patches reach it as the `hotpatch.shadow` import module: give {@link imports} to the
- * guest as `hostImports`. One store per guest; ids are chosen by the patches.
+ * callback). Patches reach it as the `hotpatch.shadow` import module: name the guest's allocator
+ * exports in its `shadow` option (every guest kind: in-thread, worker), or give {@link imports} to
+ * an in-thread guest as `hostImports`. One store per guest; ids are chosen by the patches.
  */
 export class ShadowState {
   readonly #allocator: () => ShadowAllocator;
@@ -38,15 +57,8 @@ export class ShadowState {
    * looked up on first use, so it can be made before the guest is instantiated.
    * @throws HotpatchError E_IMPORT_UNRESOLVED (on first use) when the guest exports no such functions
    */
-  static fromExports(exports: () => WebAssembly.Exports, names: { malloc?: string; free?: string; memory?: string } = {}): ShadowState {
-    return new ShadowState(() => {
-      const e = exports();
-      const [malloc, free, memory] = [e[names.malloc ?? 'malloc'], e[names.free ?? 'free'], e[names.memory ?? 'memory']];
-      if (typeof malloc !== 'function' || !(memory instanceof WebAssembly.Memory)) {
-        throw new HotpatchError('E_IMPORT_UNRESOLVED', `shadow state needs the guest's allocator: it exports no ${names.malloc ?? 'malloc'} function or no ${names.memory ?? 'memory'}`);
-      }
-      return { malloc: malloc as (size: number) => number, ...(typeof free === 'function' ? { free: free as (pointer: number) => void } : {}), memory };
-    });
+  static fromExports(exports: () => WebAssembly.Exports, names: ShadowOptions = {}): ShadowState {
+    return new ShadowState(() => allocatorOf(exports(), names));
   }
 
   /** The `hotpatch.shadow` import module, for the guest's `hostImports`. */

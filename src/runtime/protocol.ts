@@ -108,7 +108,8 @@ export type Notice =
   | { notice: 'trapped'; message: string }
   /** An event the guest emitted outside any request (a watched patch rolled back at a trap). */
   | { notice: 'event'; event: EventRecord }
-  | { notice: 'error'; message: string };
+  /** The worker failed; `code` when it was a `HotpatchError` (the guest would not start: the same code as in-thread). */
+  | { notice: 'error'; message: string; code?: HotpatchErrorCode };
 
 /** What the host hands the worker in `workerData.hotpatch`. */
 export interface WorkerChannel {

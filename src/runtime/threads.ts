@@ -6,7 +6,8 @@ import { NO_POLICY, verifyPatch } from './verified.js';
 import { loadVerified, WorkerGuest, type WorkerGuestOptions } from './worker-guest.js';
 
 /** Options of {@link ThreadedGuest.start}. */
-export interface ThreadedGuestOptions extends Omit<WorkerGuestOptions, 'memory' | 'run'> {
+// No `shadow`: each thread would keep its own store of fields in the one shared memory.
+export interface ThreadedGuestOptions extends Omit<WorkerGuestOptions, 'memory' | 'run' | 'shadow'> {
   /** How many threads (workers), each with its own instance and table. */
   readonly threads: number;
   /** The memory the threads share: made here, given to every thread as the import `module.name`. */
@@ -52,6 +53,8 @@ export class ThreadedGuest extends EventTarget implements HotpatchGuest {
    */
   static async start(baseline: Uint8Array, options: ThreadedGuestOptions): Promise<ThreadedGuest> {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new HotpatchError('E_USAGE', `threads must be a whole number from 1, not ${options.threads}`);
+    if ((options as { shadow?: unknown }).shadow !== undefined)
+      throw new HotpatchError('E_USAGE', 'a ThreadedGuest offers no shadow state: its threads would each keep their own store of fields in the one shared memory');
     const { module, name, initial, maximum } = options.memory;
     const memory = new WebAssembly.Memory({ initial, maximum, shared: true });
     const { run, threads: count, memory: _memory, ...rest } = options;

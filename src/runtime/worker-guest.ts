@@ -1,5 +1,5 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { CommitOptions, CommitResult, GuestEventMap, GuestStatus, HotpatchGuest, LoadOptions, LoadResult, PatchPolicy } from '../engine/index.js';
+import type { CommitOptions, CommitResult, GuestEventMap, GuestStatus, HotpatchGuest, LoadOptions, LoadResult, PatchPolicy, ShadowOptions } from '../engine/index.js';
 import { GuestEventTarget } from '../engine/events.js';
 import type { BaselineManifest } from '../format/manifest.js';
 import { HotpatchError } from '../errors.js';
@@ -27,6 +27,11 @@ export interface WorkerGuestOptions {
    * sent; `allowForcedDowngrade` is enforced by the guest itself, in its thread.
    */
   readonly policy?: PatchPolicy;
+  /**
+   * Offer shadow state (`hotpatch.shadow`) to patches, as an in-thread `Guest`'s `shadow` option:
+   * the store lives in the worker, beside the guest's memory, its fields allocated by these exports.
+   */
+  readonly shadow?: ShadowOptions;
   /** Passed to the Worker as its `execArgv`. */
   readonly execArgv?: readonly string[];
   /**
@@ -127,7 +132,8 @@ export class WorkerGuest extends GuestEventTarget implements HotpatchGuest {
 
   /**
    * Starts a worker running the baseline (bytes are verified against the baseline id there).
-   * @throws HotpatchError E_INSTANTIATE_FAILED when the guest does not start; E_USAGE when
+   * @throws HotpatchError E_INSTANTIATE_FAILED when the guest does not start, or the engine's own code
+   * when it refused the baseline or options (E_BASELINE_TAMPERED, E_IMPORT_UNRESOLVED: no `shadow` allocator, …); E_USAGE when
    * `interrupts: true` and Node's inspector is not usable (without the option they are just off)
    */
   static async start(baseline: Uint8Array, options: WorkerGuestOptions = {}): Promise<WorkerGuest> {
@@ -142,6 +148,7 @@ export class WorkerGuest extends GuestEventTarget implements HotpatchGuest {
       ...(options.imports ? { imports: String(options.imports instanceof URL ? options.imports : new URL(options.imports, `file://${process.cwd()}/`)) } : {}),
       ...(options.run ? { run: options.run } : {}),
       ...(options.memory ? { memory: options.memory } : {}),
+      ...(options.shadow ? { shadow: { ...options.shadow } } : {}),
     };
     const reach = reachable(options.interrupts);
     const settings = { workerData: init, transferList: [port2], ...(options.execArgv ? { execArgv: [...options.execArgv] } : {}), ...(reach ? { name: reach.name } : {}) };
@@ -154,7 +161,9 @@ export class WorkerGuest extends GuestEventTarget implements HotpatchGuest {
     const ready = await firstNotice(worker);
     if (ready.notice !== 'ready') {
       await worker.terminate();
-      throw new HotpatchError('E_INSTANTIATE_FAILED', `the worker guest did not start: ${'message' in ready ? ready.message : ready.notice}`);
+      // The engine's own refusal keeps its code (the same as an in-thread guest's); anything else failed to instantiate.
+      const code = ready.notice === 'error' ? (ready.code ?? 'E_INSTANTIATE_FAILED') : 'E_INSTANTIATE_FAILED';
+      throw new HotpatchError(code, `the worker guest did not start: ${'message' in ready ? ready.message : ready.notice}`);
     }
     const interrupter = await attaching?.catch(async (error: unknown) => {
       await worker.terminate();

@@ -3,7 +3,7 @@
  * the export the host asked for (which may never return: it is patched at its safepoints).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Guest } from '../engine/index.js';
+import { Guest, HotpatchError, type ShadowOptions } from '../engine/index.js';
 import { Control, GuestState, INTERRUPT_KEY, type Notice, type ThreadPolicy, type WorkerChannel } from './protocol.js';
 import { serveGuest, waitServing } from './serve.js';
 
@@ -16,6 +16,8 @@ export interface WorkerInit {
   readonly run?: { readonly export: string; readonly args?: readonly unknown[] };
   /** A shared memory the host made (threads share it), imported as `module.name`. */
   readonly memory?: { readonly module: string; readonly name: string; readonly memory: WebAssembly.Memory };
+  /** Shadow state for patches, by the guest's allocator exports. */
+  readonly shadow?: ShadowOptions;
   /** What the guest itself enforces of the host's policy (the host checked keys and sizes). */
   readonly policy: ThreadPolicy;
 }
@@ -45,7 +47,7 @@ try {
     imports = (typeof made === 'function' ? await (made as (c: ImportsContext) => unknown)(context) : made) as typeof imports;
   }
   if (init.memory) imports = { ...imports, [init.memory.module]: { ...imports[init.memory.module], [init.memory.name]: init.memory.memory } };
-  guest = await Guest.instantiate(init.baseline, imports as never, { policy: init.policy });
+  guest = await Guest.instantiate(init.baseline, imports as never, { policy: init.policy, ...(init.shadow ? { shadow: init.shadow } : {}) });
   // A watched patch may roll back at any later call, not in answer to a request: tell the host.
   server = serveGuest(guest, init.hotpatch.control, init.hotpatch.port, { onEvent: (event) => notify({ notice: 'event', event }) });
   // What the host's interrupts call (see interrupts.ts); harmless when it sends none.
@@ -69,5 +71,5 @@ try {
   }
 } catch (error) {
   Atomics.store(ctrl, Control.state, GuestState.exited);
-  notify({ notice: 'error', message: (error as Error)?.message ?? String(error) });
+  notify({ notice: 'error', message: (error as Error)?.message ?? String(error), ...(error instanceof HotpatchError ? { code: error.code } : {}) });
 }
