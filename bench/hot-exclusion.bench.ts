@@ -1,0 +1,71 @@
+// Question: on interpreters, does leaving the hottest functions without the entry check (issue 15,
+// profile-guided exclusion) bring the cost of being patchable to 1.03×, and how many must go?
+// Each interpreter's workload runs once on a counting build (prepareProfile) to find its hottest
+// functions; then the original, an A/A copy and baselines excluding 0, 8, 32 and 128 of them run
+// side by side with the interleaved estimator.
+import { prepare } from '../src/prepare/prepare.js';
+import { type CountingBuild, type Profile, prepareProfile, readProfile } from '../src/prepare/profile.js';
+import { quick, type Row, type Suite } from './_harness.js';
+import { interleave } from './_interleave.js';
+import { lua, luaWasm, quickJs, quickJsWasm } from './_interpreters.js';
+
+const AA = 'original again (A/A)';
+const COUNTS = [0, 8, 32, 128];
+
+/** Runs `load` on a counting build, captures the instance its glue makes, and reads the profile after `rounds` rounds. */
+async function profileOf(build: CountingBuild, load: (bytes: Uint8Array) => Promise<() => unknown>, rounds: number): Promise<Profile> {
+  const instantiate = WebAssembly.instantiate;
+  let instance: WebAssembly.Instance | undefined;
+  // The toolchains' glue instantiates for us: keep the instance that exports the counters.
+  WebAssembly.instantiate = (async (...args: Parameters<typeof instantiate>) => {
+    const result = (await instantiate(...(args as [BufferSource, WebAssembly.Imports]))) as unknown as WebAssembly.WebAssemblyInstantiatedSource | WebAssembly.Instance;
+    const made = result instanceof WebAssembly.Instance ? result : result.instance;
+    if ('hotpatch.calls' in made.exports) instance = made;
+    return result;
+  }) as typeof instantiate;
+  try {
+    const run = await load(build.bytes);
+    for (let i = 0; i < rounds; i++) run();
+  } finally {
+    WebAssembly.instantiate = instantiate;
+  }
+  if (!instance) throw new Error('the glue did not instantiate the counting build through WebAssembly.instantiate');
+  return readProfile(build, instance);
+}
+
+async function rowsFor(caseName: string, original: Uint8Array, load: (bytes: Uint8Array) => Promise<() => unknown>, notes: string[]): Promise<Row[]> {
+  const profile = await profileOf(await prepareProfile(original), load, quick ? 2 : 10);
+  const bytes: Record<string, Uint8Array> = { original, [AA]: original.slice() };
+  for (const count of COUNTS) {
+    const baseline = await prepare(original, count === 0 ? {} : { excludeHot: { profile, count } });
+    const m = baseline.manifest;
+    const defined = m.functions.filter((f) => f.reason !== 'imported').length;
+    const share = (baseline.excludedHot ?? []).reduce((s, h) => s + h.share, 0);
+    bytes[`entry, ${count} hottest excluded (${((100 * m.slots) / defined).toFixed(1)}% patchable, ${(100 * share).toFixed(0)}% of calls unchecked)`] = baseline.bytes;
+  }
+  const top = profile.functions.slice(0, 8).map((f) => `${f.name} ${((100 * f.calls) / profile.total).toFixed(1)}%`);
+  notes.push(`${caseName}: ${profile.functions.length} functions called, ${profile.total} calls in 10 rounds; hottest: ${top.join(', ')}.`);
+  const loaded: Record<string, () => unknown> = {};
+  for (const [name, b] of Object.entries(bytes)) loaded[name] = await load(b);
+  return interleave(caseName, loaded, { rounds: quick ? 6 : 100 });
+}
+
+export default async function hotExclusion(): Promise<Suite> {
+  const notes: string[] = [];
+  const rows = [
+    ...(await rowsFor('QuickJS: fib(16), a property loop and string joins (quickjs-emscripten)', quickJsWasm(), quickJs, notes)),
+    ...(await rowsFor('Lua 5.4: fib(16), a table loop and string joins (wasmoon, emscripten)', luaWasm(), lua, notes)),
+  ];
+  return {
+    name: 'Cost of being patchable on interpreters, hottest functions excluded',
+    question:
+      'Original vs entry-dispatch baselines that leave the 0, 8, 32 or 128 functions taking the most calls (profiled on the same workload) without the entry check, next to an A/A row. Reference: the original.',
+    rows,
+    notes: [
+      'Interleaved estimator (bench/_interleave.ts), 100 rounds of min-of-5: ratios within a round, median and IQR over rounds.',
+      'The profile comes from the same workload the rows time (prepareProfile + readProfile); a different workload may have other hot functions.',
+      'An excluded function can still be fixed: diff carries a change to it through its callers (they are patched, calling the fixed copy in the patch).',
+      ...notes,
+    ],
+  };
+}
