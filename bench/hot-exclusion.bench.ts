@@ -8,6 +8,7 @@ import { type CountingBuild, type Profile, prepareProfile, readProfile } from '.
 import { quick, type Row, type Suite } from './_harness.js';
 import { interleave } from './_interleave.js';
 import { lua, luaWasm, quickJs, quickJsWasm } from './_interpreters.js';
+import { brotli, brotliWasm, C_CASES, cWorkload, sampleText, sqlJs, sqlJsWasm, sqlQuery } from './_libraries.js';
 
 const AA = 'original again (A/A)';
 const COUNTS = [0, 8, 32, 128];
@@ -33,18 +34,36 @@ async function profileOf(build: CountingBuild, load: (bytes: Uint8Array) => Prom
   return readProfile(build, instance);
 }
 
-async function rowsFor(caseName: string, original: Uint8Array, load: (bytes: Uint8Array) => Promise<() => unknown>, notes: string[]): Promise<Row[]> {
-  const profile = await profileOf(await prepareProfile(original), load, quick ? 2 : 10);
+/** `^name$` for prepare's `only`, with the name's regex characters escaped. */
+const exactly = (names: readonly string[]): string => `^(${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
+
+async function rowsFor(
+  caseName: string,
+  original: Uint8Array,
+  load: (bytes: Uint8Array) => Promise<() => unknown>,
+  notes: string[],
+  { counts = COUNTS, breakdown = true }: { counts?: readonly number[]; breakdown?: boolean } = {},
+): Promise<Row[]> {
+  const counting = await prepareProfile(original);
+  const profile = await profileOf(counting, load, quick ? 2 : 10);
   const bytes: Record<string, Uint8Array> = { original, [AA]: original.slice() };
-  for (const count of COUNTS) {
+  for (const count of counts) {
     const baseline = await prepare(original, count === 0 ? {} : { excludeHot: { profile, count } });
     const m = baseline.manifest;
     const defined = m.functions.filter((f) => f.reason !== 'imported').length;
     const share = (baseline.excludedHot ?? []).reduce((s, h) => s + h.share, 0);
     bytes[`entry, ${count} hottest excluded (${((100 * m.slots) / defined).toFixed(1)}% patchable, ${(100 * share).toFixed(0)}% of calls unchecked)`] = baseline.bytes;
   }
+  if (breakdown) {
+    // Where the rest of the cost is: one uncalled function patchable (the table, flags and
+    // exports, no check on any call), and only the 128 hottest patchable.
+    const called = new Set(profile.functions.map((f) => f.index));
+    const cold = counting.functions.find((f) => !called.has(f.index))!;
+    bytes['structure only (1 uncalled function patchable)'] = (await prepare(original, { only: exactly([cold.name]) })).bytes;
+    bytes['only the 128 hottest patchable'] = (await prepare(original, { only: exactly(profile.functions.slice(0, 128).map((f) => f.name)) })).bytes;
+  }
   const top = profile.functions.slice(0, 8).map((f) => `${f.name} ${((100 * f.calls) / profile.total).toFixed(1)}%`);
-  notes.push(`${caseName}: ${profile.functions.length} functions called, ${profile.total} calls in 10 rounds; hottest: ${top.join(', ')}.`);
+  notes.push(`${caseName}: ${profile.functions.length} functions called, ${profile.total} calls in the profiling rounds; hottest: ${top.join(', ')}.`);
   const loaded: Record<string, () => unknown> = {};
   for (const [name, b] of Object.entries(bytes)) loaded[name] = await load(b);
   return interleave(caseName, loaded, { rounds: quick ? 6 : 100 });
@@ -56,8 +75,33 @@ export default async function hotExclusion(): Promise<Suite> {
     ...(await rowsFor('QuickJS: fib(16), a property loop and string joins (quickjs-emscripten)', quickJsWasm(), quickJs, notes)),
     ...(await rowsFor('Lua 5.4: fib(16), a table loop and string joins (wasmoon, emscripten)', luaWasm(), lua, notes)),
   ];
+  // The other workloads of call-overhead, with their 8 hottest functions excluded.
+  const others = { counts: [0, 8], breakdown: false };
+  for (const [name, run] of C_CASES) {
+    const load = async (b: Uint8Array) =>
+      (
+        (e) => () =>
+          run(e)
+      )((await WebAssembly.instantiate(b as BufferSource)).instance.exports as Record<string, (...a: number[]) => number>);
+    rows.push(...(await rowsFor(name, cWorkload(), load, notes, others)));
+  }
+  rows.push(...(await rowsFor('sql.js: GROUP BY query over 2000 rows (emscripten)', sqlJsWasm(), async (b) => sqlQuery(await sqlJs(b)), notes, others)));
+  const text = sampleText();
+  rows.push(
+    ...(await rowsFor(
+      'brotli-wasm: compress 64 KiB at quality 5 (Rust, wasm-bindgen)',
+      brotliWasm(),
+      async (b) =>
+        (
+          (m) => () =>
+            m.compress(text, { quality: 5 })
+        )(await brotli(b)),
+      notes,
+      others,
+    )),
+  );
   return {
-    name: 'Cost of being patchable on interpreters, hottest functions excluded',
+    name: 'Cost of being patchable with the hottest functions excluded',
     question:
       'Original vs entry-dispatch baselines that leave the 0, 8, 32 or 128 functions taking the most calls (profiled on the same workload) without the entry check, next to an A/A row. Reference: the original.',
     rows,

@@ -90,7 +90,7 @@ export function throughCallers(baseline: BaselineManifest, o: WasmModule, change
     if (fn < o.importedFunctions) other.push('imported');
     if (other.length > 0) {
       const origin = forChange.get(fn)!;
-      const via = origin === fn ? '' : `, which calls the changed \`${fname(o, origin)}\``;
+      const via = origin === fn ? '' : `, which calls the changed \`${fname(o, origin)}\`,`;
       reasons.push({
         code: 'NOT_PATCHABLE',
         item: fname(o, fn),

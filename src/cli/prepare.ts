@@ -64,7 +64,7 @@ export default defineCommand({
         `  baseline id  ${m.id}`,
         `  dispatch     ${m.dispatch}${m.consistency === 'quiescent' ? ', quiescent' : ''}`,
         ...(m.safepoints ? [`  safepoints   ${[m.safepoints.loops && 'loops', m.safepoints.entries && 'entries'].filter(Boolean).join(', ')} every ${m.safepoints.interval}`] : []),
-        `  patchable    ${m.slots} of ${m.functions.length} functions${summary.notPatchable.length ? paint.dim(` (${summary.notPatchable.length} not: ${[...new Set(summary.notPatchable.map((f) => f.reason))].join('; ')})`) : ''}`,
+        `  patchable    ${m.slots} of ${m.functions.length} functions${summary.notPatchable.length ? paint.dim(` (${summary.notPatchable.length} not: ${[...new Set(summary.notPatchable.map((f) => (f.reason?.startsWith('excluded as hot') ? 'excluded as hot' : f.reason)))].join('; ')})`) : ''}`,
         ...(baseline.excludedHot
           ? [
               `  hot          ${baseline.excludedHot.length} left without the entry check, ${(100 * baseline.excludedHot.reduce((s, h) => s + h.share, 0)).toFixed(1)}% of the profile's calls${paint.dim(
