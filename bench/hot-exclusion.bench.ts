@@ -11,6 +11,21 @@ import { lua, luaWasm, quickJs, quickJsWasm } from './_interpreters.js';
 import { brotli, brotliWasm, C_CASES, cWorkload, sampleText, sqlJs, sqlJsWasm, sqlQuery } from './_libraries.js';
 
 const AA = 'original again (A/A)';
+const AA_APART = 'original compiled apart (A/A′)';
+
+/**
+ * The original with an empty custom section appended: the same code, but other bytes, so V8
+ * compiles it on its own instead of sharing the original's compiled module (as the A/A copy does,
+ * identical bytes hitting V8's module cache). Its spread is the noise floor of a separate compile,
+ * which is what every prepared variant is.
+ */
+function compiledApart(original: Uint8Array): Uint8Array {
+  const name = new TextEncoder().encode('aa');
+  const out = new Uint8Array(original.length + 3 + name.length);
+  out.set(original);
+  out.set([0, 1 + name.length, name.length, ...name], original.length);
+  return out;
+}
 const COUNTS = [0, 8, 32, 128];
 
 /** Runs `load` on a counting build, captures the instance its glue makes, and reads the profile after `rounds` rounds. */
@@ -46,7 +61,7 @@ async function rowsFor(
 ): Promise<Row[]> {
   const counting = await prepareProfile(original);
   const profile = await profileOf(counting, load, quick ? 2 : 10);
-  const bytes: Record<string, Uint8Array> = { original, [AA]: original.slice() };
+  const bytes: Record<string, Uint8Array> = { original, [AA]: original.slice(), [AA_APART]: compiledApart(original) };
   for (const count of counts) {
     const baseline = await prepare(original, count === 0 ? {} : { excludeHot: { profile, count } });
     const m = baseline.manifest;
@@ -107,6 +122,7 @@ export default async function hotExclusion(): Promise<Suite> {
     rows,
     notes: [
       'Interleaved estimator (bench/_interleave.ts), 100 rounds of min-of-5: ratios within a round, median and IQR over rounds.',
+      'A/A: the original bytes instantiated again; V8 shares compiled code between identical bytes, so it shows instance-level noise only. A/A′: the original plus an empty custom section, compiled on its own like every prepared variant: the noise floor of code placement.',
       'The profile comes from the same workload the rows time (prepareProfile + readProfile); a different workload may have other hot functions.',
       'An excluded function can still be fixed: diff carries a change to it through its callers (they are patched, calling the fixed copy in the patch).',
       ...notes,
