@@ -15,8 +15,8 @@ const AA_APART = 'original compiled apart (A/A′)';
 
 /**
  * The original with an empty custom section appended: the same code, but other bytes, so V8
- * compiles it on its own instead of sharing the original's compiled module (as the A/A copy does,
- * identical bytes hitting V8's module cache). Its spread is the noise floor of a separate compile,
+ * compiles it on its own; the A/A copy has identical bytes, which V8's module cache (keyed on the
+ * bytes) may answer with the original's compiled module. Its spread is the noise floor of a separate compile,
  * which is what every prepared variant is.
  */
 function compiledApart(original: Uint8Array): Uint8Array {
@@ -122,7 +122,7 @@ export default async function hotExclusion(): Promise<Suite> {
     rows,
     notes: [
       'Interleaved estimator (bench/_interleave.ts), 100 rounds of min-of-5: ratios within a round, median and IQR over rounds.',
-      'A/A: the original bytes instantiated again; V8 shares compiled code between identical bytes, so it shows instance-level noise only. A/A′: the original plus an empty custom section, compiled on its own like every prepared variant: the noise floor of code placement.',
+      'A/A: the original bytes instantiated again; identical bytes may share the original's compiled code (V8's module cache), so it can show instance-level noise only. A/A′: the original plus an empty custom section, compiled on its own like every prepared variant: the noise floor of code placement.',
       'The profile comes from the same workload the rows time (prepareProfile + readProfile); a different workload may have other hot functions.',
       'An excluded function can still be fixed: diff carries a change to it through its callers (they are patched, calling the fixed copy in the patch).',
       ...notes,
