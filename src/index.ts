@@ -15,7 +15,7 @@ export {
 export { buildPatch, type BuildPatchInput, type BuiltPatch, type PatchManifestInput } from './build/build.js';
 export { watToWasm } from './build/wat.js';
 export { generateKeys, signPatch } from './build/sign.js';
-export { diffBuilds, type DiffOptions, type DiffReason, type Hotpatchable, type NotHotpatchable } from './build/diff.js';
+export { diffBuilds, type DiffOptions, type DiffReason, type Hotpatchable, type NotHotpatchable, type ThroughCallers } from './build/diff.js';
 export * from './engine/index.js';
 export {
   type BaselineExport,
