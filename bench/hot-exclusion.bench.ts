@@ -122,7 +122,7 @@ export default async function hotExclusion(): Promise<Suite> {
     rows,
     notes: [
       'Interleaved estimator (bench/_interleave.ts), 100 rounds of min-of-5: ratios within a round, median and IQR over rounds.',
-      'A/A: the original bytes instantiated again; identical bytes may share the original's compiled code (V8's module cache), so it can show instance-level noise only. A/A′: the original plus an empty custom section, compiled on its own like every prepared variant: the noise floor of code placement.',
+      'A/A: the original bytes instantiated again; identical bytes may share the compiled code of the original (the module cache of V8), so it can show instance-level noise only. A/A′: the original plus an empty custom section, compiled on its own like every prepared variant: the noise floor of code placement.',
       'The profile comes from the same workload the rows time (prepareProfile + readProfile); a different workload may have other hot functions.',
       'An excluded function can still be fixed: diff carries a change to it through its callers (they are patched, calling the fixed copy in the patch).',
       ...notes,
