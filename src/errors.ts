@@ -9,6 +9,7 @@ export type HotpatchErrorCode =
   | 'E_BAD_OPTIONS'
   | 'E_NOTHING_TO_PATCH'
   | 'E_WRONG_BUILD'
+  | 'E_BAD_PROFILE'
   // manifests
   | 'E_NOT_A_BASELINE'
   | 'E_MANIFEST_MISSING'

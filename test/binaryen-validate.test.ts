@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { diffBuilds } from '../src/build/diff.js';
 import { parseModule } from '../src/format/module.js';
 import { prepare } from '../src/prepare/prepare.js';
+import { prepareProfile, readProfile } from '../src/prepare/profile.js';
 import { artifacts, read } from '../patches/examples.js';
 import { wasmFixture, watFixture } from './helpers.js';
 
@@ -46,5 +47,18 @@ describe('binaryen validates what wasm-hotpatch writes', () => {
     const old = new Uint8Array(readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm')));
     const result = await diffBuilds(old, editOneConstant(old, 50).bytes, { baseline: (await prepare(old)).manifest, id: 'x' });
     expect(result.hotpatchable && binaryenAccepts(result.patch.bytes)).toBe(true);
+  });
+
+  it('a counting build, a baseline without its hot functions, and a patch carried through callers', async () => {
+    const vm = wasmFixture('hot/vm.wasm');
+    const counting = await prepareProfile(vm);
+    expect(binaryenAccepts(counting.bytes)).toBe(true);
+    const { instance } = await WebAssembly.instantiate(counting.bytes as BufferSource);
+    (instance.exports as { run(n: number): number }).run(100);
+    const baseline = await prepare(vm, { excludeHot: { profile: readProfile(counting, instance), count: 3 } });
+    expect(binaryenAccepts(baseline.bytes)).toBe(true);
+    const result = await diffBuilds(vm, wasmFixture('hot/vm-fixed.wasm'), { baseline: baseline.bytes, id: 'fix-clamp' });
+    expect(result.hotpatchable && result.throughCallers.length > 0 && binaryenAccepts(result.patch.bytes)).toBe(true);
+    expect(binaryenAccepts((await prepareProfile(new Uint8Array(readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'))))).bytes)).toBe(true);
   });
 });

@@ -99,11 +99,21 @@ describe('diff refuses what a patch cannot carry, naming each item', () => {
     expect(reasons.map((r) => r.code).sort()).toEqual(['DATA_CHANGED', 'MEMORY_CHANGED']);
   });
 
-  it('refuses a change to a function the baseline does not make patchable', async () => {
+  it('refuses a change to a function the baseline does not make patchable when a way in bypasses its callers', async () => {
     const old = await watToWasm(`(module ${OLD})`);
-    const baseline = await prepare(old, { exclude: '^helper$' });
-    const result = await diffBuilds(old, await watToWasm(`(module ${edit('(i32.const 3)', '(i32.const 4)')})`), { baseline: baseline.bytes, id: 'p' });
-    expect(result).toMatchObject({ hotpatchable: false, reasons: [expect.objectContaining({ code: 'NOT_PATCHABLE', item: 'helper' })] });
+    // Reached only by direct calls: carried through its caller (test/diff-callers.test.ts).
+    const helper = await diffBuilds(old, await watToWasm(`(module ${edit('(i32.const 3)', '(i32.const 4)')})`), { baseline: (await prepare(old, { exclude: '^helper$' })).bytes, id: 'p' });
+    expect(helper).toMatchObject({ hotpatchable: true, changed: ['run'], throughCallers: [expect.objectContaining({ function: 'helper', callers: ['run'] })] });
+    // In the table and called by the exported, unpatchable run: both bypass any caller a patch could replace.
+    const baseline = await prepare(old, { exclude: '^(inc|run)$' });
+    const result = await diffBuilds(old, await watToWasm(`(module ${edit('(i32.const 1)))', '(i32.const 2)))')})`), { baseline: baseline.bytes, id: 'p' });
+    expect(result).toMatchObject({
+      hotpatchable: false,
+      reasons: [
+        expect.objectContaining({ code: 'NOT_PATCHABLE', item: 'inc', message: expect.stringContaining('in element segment 0') }),
+        expect.objectContaining({ code: 'NOT_PATCHABLE', item: 'run', message: expect.stringContaining('which calls the changed `inc`, is not patchable in this baseline (excluded by --exclude') }),
+      ],
+    });
   });
 
   it("refuses a wrong pairing: the old build must be the baseline's source", async () => {

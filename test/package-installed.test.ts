@@ -76,7 +76,7 @@ describe('the packed package, installed into an empty project', () => {
     }
     const socket = join(mkdtempSync(join(tmpdir(), 'sock-')), 'app.sock');
     const commands = readmeCommands().map((c) => c.replaceAll('/tmp/app.sock', socket));
-    expect(commands.map((c) => c.split(' ')[2])).toEqual(['prepare', 'build', 'diff', 'keygen', 'sign', 'verify', 'serve', 'apply', 'status', 'revert']);
+    expect(commands.map((c) => c.split(' ')[2])).toEqual(['prepare', 'prepare', 'prepare', 'build', 'diff', 'keygen', 'sign', 'verify', 'serve', 'apply', 'status', 'revert']);
     let host: ReturnType<typeof spawn> | undefined;
     try {
       for (const command of commands) {
@@ -92,6 +92,7 @@ describe('the packed package, installed into an empty project', () => {
           expect(line).toContain(`serving baseline`);
           continue;
         }
+        if (command.includes('--exclude-hot')) await profileWorkload(project);
         const { stdout } = await npx(args);
         expect(stdout, command).not.toBe('');
       }
@@ -128,3 +129,16 @@ describe('the packed package, installed into an empty project', () => {
     }
   });
 });
+
+/** The README's profiling snippet, run in the project against the installed package: a workload on the counting build, its profile written. */
+async function profileWorkload(project: string): Promise<void> {
+  const script = `
+    import { readFileSync, writeFileSync } from 'node:fs';
+    import { prepareProfile, readProfile } from 'wasm-hotpatch';
+    const counting = await prepareProfile(readFileSync('app.wasm'));
+    const { instance } = await WebAssembly.instantiate(counting.bytes);
+    instance.exports.init();
+    instance.exports.simulate(2000);
+    writeFileSync('app.profile.json', JSON.stringify(readProfile(counting, instance)));`;
+  await exec(process.execPath, ['--input-type=module', '-e', script], { cwd: project });
+}

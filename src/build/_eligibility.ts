@@ -1,7 +1,6 @@
 import { ByteReader } from '../format/bytes.js';
 import { newInstruction, Op, readInstruction } from '../format/instructions.js';
 import { HOOKS, IMPORT_SHADOW, SHADOW_FUNCTIONS } from '../format/check.js';
-import type { BaselineManifest } from '../format/manifest.js';
 import { signatureText, type WasmModule } from '../format/module.js';
 import { remapConstExpr } from '../format/encode.js';
 import { type Build, type Matching, functionCount, range, typeOf } from './_match.js';
@@ -212,20 +211,4 @@ function describeByteChange(a: Uint8Array, b: Uint8Array): string {
   let first = 0;
   while (first < a.length && first < b.length && a[first] === b[first]) first++;
   return a.length === b.length ? `bytes differ from offset ${first} of the segment entry` : `size ${a.length} → ${b.length} bytes`;
-}
-
-/** Changed functions must have a slot in the baseline. */
-export function patchabilityReasons(baseline: BaselineManifest, changedOld: readonly number[], o: WasmModule): DiffReason[] {
-  const byIndex = new Map(baseline.functions.map((f) => [f.index, f]));
-  return changedOld.flatMap((oi) => {
-    const f = byIndex.get(oi);
-    if (f?.slot !== undefined) return [];
-    return [
-      {
-        code: 'NOT_PATCHABLE' as const,
-        item: fname(o, oi),
-        message: `\`${fname(o, oi)}\` changed but is not patchable in this baseline (${f?.reason ?? 'unknown'}); prepare without excluding it, or ${REBUILD}`,
-      },
-    ];
-  });
 }

@@ -5,13 +5,15 @@ import { invalidity, parseModule, type WasmModule } from '../format/module.js';
 import { identityMaps, relocateBody } from '../format/relocate.js';
 import { type BuiltPatch, buildPatch } from './build.js';
 import { type Carried, emitPatch } from './_emit.js';
-import { type DiffReason, gname, isHookExport, isShadowImport, patchabilityReasons, structuralReasons } from './_eligibility.js';
+import { type DiffReason, gname, isHookExport, isShadowImport, structuralReasons } from './_eligibility.js';
+import { type ThroughCallers, throughCallers } from './_callers.js';
 import { type Build, Canon, calleeInOld, canonicalBody, matchFunctions } from './_match.js';
 import { staticReasons } from './_statics.js';
 import { classifyChanges, type LeftOut } from './_changes.js';
 
 export type { DiffReason } from './_eligibility.js';
 export type { LeftOut } from './_changes.js';
+export type { ThroughCallers } from './_callers.js';
 
 /** Options of {@link diffBuilds}. */
 export interface DiffOptions {
@@ -42,8 +44,14 @@ export interface DiffMode {
 export interface Hotpatchable {
   readonly hotpatchable: true;
   readonly patch: BuiltPatch;
+  /** Baseline functions the patch replaces: those whose code changed, and callers re-pointed at a carried helper. */
   readonly changed: readonly string[];
   readonly added: readonly string[];
+  /**
+   * Changed functions the baseline cannot patch (excluded, e.g. as hot), carried as helpers of the
+   * patch through their callers, which the patch replaces (transitively while a caller cannot be patched either).
+   */
+  readonly throughCallers: readonly ThroughCallers[];
   /** New globals the patch defines itself: state that starts when the patch loads and lives with it. */
   readonly ownedGlobals: readonly string[];
   /** True when both builds carried relocations (-Wl,--emit-relocs): static moves were checked exactly. */
@@ -117,15 +125,30 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     allowLayoutChange: options.allowLayoutChange ?? false,
     staticsMoved: reasons.some((r) => r.code === 'DATA_CHANGED' || r.code === 'GLOBAL_CHANGED'),
   });
-  const changed = classified.carried;
   const leftOut = [...dataLines, ...classified.leftOut];
+  // A changed function without a slot travels as a helper; its direct callers are replaced instead.
+  const closure = throughCallers(
+    baseline,
+    oldModule,
+    classified.carried.map(([oi]) => oi),
+  );
+  const helperOld = new Set(closure.helpers);
+  const withNew = (oi: number): [number, number][] => {
+    const ni = matching.oldToNew.get(oi);
+    return ni === undefined ? [] : [[oi, ni]];
+  };
+  const changed: [old: number, new: number][] = [
+    ...classified.carried.filter(([oi]) => !helperOld.has(oi)),
+    ...closure.targets.filter((oi) => !classified.carried.some(([x]) => x === oi)).flatMap(withNew),
+  ].sort((x, y) => x[0] - y[0]);
+  const throughHelpers = closure.helpers.flatMap(withNew).map(([, ni]) => ni);
 
   // Lifecycle hooks the fixed build exports (say, a post-revert hook freeing shadow state) become the patch's.
   const hooks = newModule.exports.filter((e) => isHookExport(e) && !oldModule.exports.some((x) => x.name === e.name) && !matching.newToOld.has(e.index));
   // New functions the changed code and the hooks reach travel with the patch.
   const helpers: number[] = hooks.map((e) => e.index);
-  const pending = [...changed.map(([, ni]) => ni), ...helpers];
-  const seen = new Set(pending);
+  const pending = [...changed.map(([, ni]) => ni), ...throughHelpers, ...helpers];
+  const seen = new Set([...pending, ...throughHelpers]);
   while (pending.length > 0) {
     const fn = pending.pop()!;
     for (const c of calleesOf(b!, fn)) {
@@ -139,24 +162,20 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   helpers.sort((x, y) => x - y);
 
   // A new global used only by code the patch carries becomes the patch's own state.
-  const ownGlobals = carriedGlobals(b!, oldModule, new Set([...changed.map(([, ni]) => ni), ...helpers]));
+  const ownGlobals = carriedGlobals(b!, oldModule, new Set([...changed.map(([, ni]) => ni), ...throughHelpers, ...helpers]));
   for (let k = reasons.length - 1; k >= 0; k--) {
     const r = reasons[k]!;
     if (r.code === 'GLOBAL_ADDED' && [...ownGlobals].some((g) => gname(newModule, g) === r.item)) reasons.splice(k, 1);
   }
-  reasons.push(
-    ...patchabilityReasons(
-      baseline,
-      changed.map(([oi]) => oi),
-      oldModule,
-    ),
-  );
+  reasons.push(...closure.reasons);
   reasons.push(...classified.reasons, ...(exactStatics ? staticReasons(oldBuild, newBuild) : []));
   if (changed.length === 0 && reasons.length === 0) {
     const why =
-      leftOut.length > 0
-        ? `only line numbers changed (${leftOut.length} function${leftOut.length === 1 ? '' : 's'} left out; pass carryLineNumbers to carry them)`
-        : 'no function changed between the two builds';
+      throughHelpers.length > 0
+        ? `only ${closure.through.map((t) => `\`${t.function}\``).join(', ')} changed, which no patchable function calls (unreachable code)`
+        : leftOut.length > 0
+          ? `only line numbers changed (${leftOut.length} function${leftOut.length === 1 ? '' : 's'} left out; pass carryLineNumbers to carry them)`
+          : 'no function changed between the two builds';
     throw new HotpatchError('E_NOTHING_TO_PATCH', `${why}: nothing to patch`);
   }
 
@@ -168,6 +187,7 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   const hookOf = new Map(hooks.map((e) => [e.index, e.name]));
   const carried: Carried[] = [
     ...changed.map(([oi, ni]) => ({ index: ni, export: targetName(oi) })),
+    ...throughHelpers.map((index) => ({ index })),
     ...helpers.map((index) => (hookOf.has(index) ? { index, export: hookOf.get(index)! } : { index })),
   ];
   const shadowNames = newModule.imports.filter(isShadowImport).map((imp) => `${imp.module}.${imp.name}`);
@@ -197,6 +217,7 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     patch,
     changed: changed.map(([oi]) => targetName(oi)),
     added: helpers.filter((h) => !hookOf.has(h)).map((h) => name(b!, h)),
+    throughCallers: closure.through,
     hooks: hooks.map((e) => e.name),
     shadow: shadowNames,
     ownedGlobals: [...ownGlobals].map((g) => gname(newModule, g)),

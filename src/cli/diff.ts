@@ -53,6 +53,7 @@ export default defineCommand({
         output: args.output,
         changed: result.changed,
         added: result.added,
+        throughCallers: result.throughCallers,
         hooks: result.hooks,
         shadow: result.shadow,
         exactStatics: result.exactStatics,
@@ -66,6 +67,9 @@ export default defineCommand({
           `${paint.ok('patch')} "${id}" → ${args.output}`,
           `  changed  ${result.changed.join(', ')}`,
           ...(result.added.length ? [`  added    ${result.added.join(', ')}`] : []),
+          ...result.throughCallers.map(
+            (t) => `  through  ${t.function} (${t.changed ? 'changed' : 'calls a changed one'}; not patchable: ${t.reason}) carried as a helper; its callers ${t.callers.join(', ')} replaced`,
+          ),
           ...(result.hooks.length ? [`  hooks    ${result.hooks.join(', ')}`] : []),
           ...(result.shadow.length ? [`  shadow   ${result.shadow.join(', ')} (offer the guest shadow state: its shadow option)`] : []),
           ...(result.leftOut.length

@@ -18,6 +18,7 @@ import { customSections, functionType, invalidity, kindByte, parseModule, signat
 import { rebuildModule } from '../format/sections.js';
 import { buildOriginals, derivesExactly, scanOriginals } from '../format/originals.js';
 import { HOTPATCH_ACTIVE_EXPORT, HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT, rewrite, type SafepointOptions } from './_rewrite.js';
+import { checkProfile, type HotExclusion, hotReason, hottest, type Profile } from './profile.js';
 
 export { HOTPATCH_SETTER_EXPORT, HOTPATCH_TABLE_EXPORT };
 
@@ -57,12 +58,20 @@ export interface PrepareOptions {
    * module; baselines with safepoints or quiescent consistency always embed.
    */
   readonly originals?: 'derived' | 'embedded';
+  /**
+   * Leave the `count` functions that took the most calls in `profile` (recorded on this module's
+   * counting build, {@link prepareProfile}) without the entry check: the hot tiny functions of an
+   * interpreter. `diff` carries a change to one of them through its callers.
+   */
+  readonly excludeHot?: { readonly profile: Profile; readonly count: number };
 }
 
 /** A hotpatch-ready module and its manifest. */
 export interface Baseline {
   readonly bytes: Uint8Array;
   readonly manifest: BaselineManifest;
+  /** The functions `excludeHot` left unpatchable, hottest first, with their calls. */
+  readonly excludedHot?: readonly HotExclusion[];
 }
 
 function toRegExp(value: RegExp | string | undefined, option: string): RegExp | undefined {
@@ -102,7 +111,7 @@ function safepointOptions(value: PrepareOptions['safepoints']): SafepointOptions
  * exported funcref table, and every way into it (direct calls, the module's own tables, exports,
  * `ref.func`) reaches whatever that slot holds once it is patched. Nothing is removed or renamed;
  * existing function, global and table indices do not change.
- * @throws HotpatchError E_NOT_WASM, E_INVALID_WASM, E_UNSUPPORTED_FEATURE, E_ALREADY_PREPARED, E_BAD_OPTIONS
+ * @throws HotpatchError E_NOT_WASM, E_INVALID_WASM, E_UNSUPPORTED_FEATURE, E_ALREADY_PREPARED, E_BAD_OPTIONS, E_BAD_PROFILE
  */
 export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): Promise<Baseline> {
   const dispatch = options.dispatch ?? 'entry';
@@ -117,11 +126,15 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     throw new HotpatchError('E_BAD_OPTIONS', `consistency must be "next-call" or "quiescent", not ${JSON.stringify(consistency)}`);
   }
   const quiescent = consistency === 'quiescent';
+  const hotCount = options.excludeHot?.count;
+  if (hotCount !== undefined && (!Number.isSafeInteger(hotCount) || hotCount < 0)) {
+    throw new HotpatchError('E_BAD_OPTIONS', `excludeHot.count must be a whole number, not ${hotCount}`);
+  }
   const module = parseModule(wasm);
 
   if (customSections(module, BASELINE_SECTION).length > 0) {
     const manifest = decodeBaselineManifest(wasm);
-    if (sameSelection(manifest, dispatch, only, exclude, safepoints, quiescent)) return { bytes: wasm, manifest };
+    if (!options.excludeHot && sameSelection(manifest, dispatch, only, exclude, safepoints, quiescent)) return { bytes: wasm, manifest };
     throw new HotpatchError(
       'E_ALREADY_PREPARED',
       `module is already a baseline (dispatch ${manifest.dispatch}${manifest.only ? `, only /${manifest.only}/` : ''}${manifest.exclude ? `, exclude /${manifest.exclude}/` : ''}); prepare the original module again instead`,
@@ -135,7 +148,12 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     }
   }
 
-  const functions = describeFunctions(module, only, exclude);
+  let functions = describeFunctions(module, only, exclude);
+  let excludedHot: HotExclusion[] | undefined;
+  if (options.excludeHot) {
+    checkProfile(options.excludeHot.profile, module, await sha256(wasm));
+    ({ functions, excluded: excludedHot } = excludeHot(functions, options.excludeHot.profile, options.excludeHot.count));
+  }
   const patchable = functions.filter((f) => f.slot !== undefined);
   if (patchable.length === 0) {
     throw new HotpatchError(
@@ -175,7 +193,22 @@ export async function prepare(wasm: Uint8Array, options: PrepareOptions = {}): P
     globals: exported.globals,
     tags: exported.tags,
   };
-  return { bytes: concat([withOriginals, encodeBaselineManifest(manifest)]), manifest };
+  return { bytes: concat([withOriginals, encodeBaselineManifest(manifest)]), manifest, ...(excludedHot ? { excludedHot } : {}) };
+}
+
+/** Takes the hottest still-patchable functions out of the selection; slots are numbered again in index order. */
+function excludeHot(functions: readonly BaselineFunction[], profile: Profile, count: number): { functions: BaselineFunction[]; excluded: HotExclusion[] } {
+  const byIndex = new Map(functions.map((f) => [f.index, f]));
+  const excluded = hottest(profile, count, (i) => byIndex.get(i)?.slot !== undefined);
+  const why = new Map(excluded.map((h) => [h.index, hotReason(h)]));
+  let slot = 0;
+  const out = functions.map((f): BaselineFunction => {
+    if (f.slot === undefined) return f;
+    const reason = why.get(f.index);
+    const { slot: _, ...rest } = f;
+    return reason === undefined ? { ...rest, slot: slot++ } : { ...rest, reason };
+  });
+  return { functions: out, excluded };
 }
 /**
  * Entry dispatch: builds the originals module and decides where it lives. Derived originals are
