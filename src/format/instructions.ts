@@ -85,6 +85,13 @@ function skipBlockType(r: ByteReader): void {
   if (typeIndex < 0) unsupported(`block type 0x${(typeIndex & 0x7f).toString(16)}`, r.pos);
 }
 
+// A module-level function, not a closure in readInstruction: a closure per instruction decoded
+// is an allocation (and, under esbuild's keepNames as tsx runs it, a defineProperty) per instruction.
+function readIndex(r: ByteReader, out: Instruction): void {
+  out.indexStart = r.pos;
+  out.index = r.u32();
+}
+
 /** Reads one instruction at `r.pos` into `out` and advances past it. */
 export function readInstruction(r: ByteReader, out: Instruction): void {
   const start = r.pos;
@@ -94,10 +101,6 @@ export function readInstruction(r: ByteReader, out: Instruction): void {
   out.indexStart = -1;
   const op = r.u8();
   out.op = op;
-  const index = (): void => {
-    out.indexStart = r.pos;
-    out.index = r.u32();
-  };
   switch (op) {
     case 0x00:
     case 0x01:
@@ -131,7 +134,7 @@ export function readInstruction(r: ByteReader, out: Instruction): void {
     case 0x25:
     case 0x26:
     case 0xd2:
-      index();
+      readIndex(r, out);
       break;
     case 0x0e: {
       const n = r.u32();
@@ -140,7 +143,7 @@ export function readInstruction(r: ByteReader, out: Instruction): void {
     }
     case 0x11:
     case 0x13:
-      index(); // type index
+      readIndex(r, out); // type index
       r.u32(); // table index
       break;
     case 0x1c: {
@@ -173,11 +176,11 @@ export function readInstruction(r: ByteReader, out: Instruction): void {
       if (sub <= 7) break; // saturating truncations
       switch (sub) {
         case 8:
-          index();
+          readIndex(r, out);
           r.u32();
           break; // memory.init data, mem
         case 9:
-          index();
+          readIndex(r, out);
           break; // data.drop
         case 10:
           r.u32();
@@ -187,20 +190,20 @@ export function readInstruction(r: ByteReader, out: Instruction): void {
           r.u32();
           break; // memory.fill
         case 12:
-          index();
+          readIndex(r, out);
           r.u32();
           break; // table.init elem, table
         case 13:
-          index();
+          readIndex(r, out);
           break; // elem.drop
         case 14:
-          index();
+          readIndex(r, out);
           r.u32();
           break; // table.copy
         case 15:
         case 16:
         case 17:
-          index();
+          readIndex(r, out);
           break; // table.grow/size/fill
         default:
           unsupported(`0xfc ${sub}`, start);
