@@ -111,7 +111,7 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
     if (canonicalBody(a!, oi, canon, (c) => c) !== canonicalBody(b!, ni, canon, callee)) differing.push([oi, ni]);
   }
   differing.sort((x, y) => x[0] - y[0]);
-  const classified = classifyChanges(a!, b!, differing, canon, callee, {
+  const classified = classifyChanges(a!, b!, differing, callee, {
     exact: exactStatics,
     carryLineNumbers: options.carryLineNumbers ?? false,
     allowLayoutChange: options.allowLayoutChange ?? false,

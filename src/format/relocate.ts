@@ -148,16 +148,18 @@ function copyWithRelocs(bytes: Uint8Array, start: number, end: number, out: Byte
   out.copy(bytes, start, end);
 }
 
-/** Maps that refuse everything that is not an identity: a starting point to override. */
+const IDENTITY: IndexMaps = Object.freeze({
+  func: (i: number) => i,
+  type: (i: number) => i,
+  global: (i: number) => i,
+  table: (i: number) => i,
+  tag: (i: number) => i,
+  segment: (kind: 'data' | 'elem', i: number): number => {
+    throw new HotpatchError('E_UNSUPPORTED_FEATURE', `${kind} segment ${i} cannot be moved to another module`);
+  },
+});
+
+/** Maps that refuse everything that is not an identity: a starting point to override (one shared, frozen object). */
 export function identityMaps(): IndexMaps {
-  return {
-    func: (i) => i,
-    type: (i) => i,
-    global: (i) => i,
-    table: (i) => i,
-    tag: (i) => i,
-    segment: (kind, i) => {
-      throw new HotpatchError('E_UNSUPPORTED_FEATURE', `${kind} segment ${i} cannot be moved to another module`);
-    },
-  };
+  return IDENTITY;
 }
