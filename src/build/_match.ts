@@ -1,3 +1,5 @@
+import { ByteReader } from '../format/bytes.js';
+import { newInstruction, Op, readInstruction } from '../format/instructions.js';
 import { identityMaps, relocateBody } from '../format/relocate.js';
 import { type FuncType, signatureText, type WasmModule } from '../format/module.js';
 import type { Linking } from '../format/linking.js';
@@ -235,23 +237,31 @@ function maskImmediates(bytes: Uint8Array): (position: number, start: number) =>
 /** For every function, the functions that call it or take its address. */
 function callersOf(m: WasmModule): Map<number, Set<number>> {
   const callers = new Map<number, Set<number>>();
-  m.bodies.forEach((body, k) => {
+  for (let k = 0; k < m.bodies.length; k++) {
     const caller = m.importedFunctions + k;
-    relocateBody(m.bytes, body, {
-      ...identityMaps(),
-      segment: (_kind, i) => i,
-      func: (callee) => {
-        let set = callers.get(callee);
-        if (!set) {
-          set = new Set();
-          callers.set(callee, set);
-        }
-        set.add(caller);
-        return callee;
-      },
-    });
-  });
+    for (const callee of functionRefs(m, caller)) {
+      let set = callers.get(callee);
+      if (!set) {
+        set = new Set();
+        callers.set(callee, set);
+      }
+      set.add(caller);
+    }
+  }
   return callers;
+}
+
+/** The functions a body calls or takes the address of (`call`, `return_call`, `ref.func`), in order. */
+export function functionRefs(m: WasmModule, index: number): number[] {
+  const body = m.bodies[index - m.importedFunctions]!;
+  const r = new ByteReader(m.bytes, body.codeStart, body.end);
+  const ins = newInstruction();
+  const out: number[] = [];
+  while (!r.done) {
+    readInstruction(r, ins);
+    if (ins.op === Op.call || ins.op === Op.returnCall || ins.op === Op.refFunc) out.push(ins.index);
+  }
+  return out;
 }
 
 /** The callee numbering for comparing a matched pair: old identities, new-only functions apart. */

@@ -6,7 +6,7 @@ import { identityMaps, relocateBody } from '../format/relocate.js';
 import { type BuiltPatch, buildPatch } from './build.js';
 import { type Carried, emitPatch } from './_emit.js';
 import { type DiffReason, gname, isHookExport, isShadowImport, patchabilityReasons, structuralReasons } from './_eligibility.js';
-import { type Build, Canon, calleeInOld, canonicalBody, matchFunctions } from './_match.js';
+import { type Build, Canon, calleeInOld, canonicalBody, functionRefs, matchFunctions } from './_match.js';
 import { staticReasons } from './_statics.js';
 import { classifyChanges, type LeftOut } from './_changes.js';
 
@@ -128,7 +128,7 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   const seen = new Set(pending);
   while (pending.length > 0) {
     const fn = pending.pop()!;
-    for (const c of calleesOf(b!, fn)) {
+    for (const c of functionRefs(b!.module, fn)) {
       if (!matching.newToOld.has(c) && !seen.has(c) && c >= newModule.importedFunctions) {
         seen.add(c);
         helpers.push(c);
@@ -234,13 +234,4 @@ function carriedGlobals(build: Build, oldModule: WasmModule, carried: ReadonlySe
     });
   }
   return candidates;
-}
-
-function calleesOf(build: Build, fn: number): number[] {
-  const out: number[] = [];
-  canonicalBody(build, fn, new Canon(), (c) => {
-    out.push(c);
-    return c;
-  });
-  return out;
 }
