@@ -231,15 +231,16 @@ export function useOf(m: WasmModule, code: readonly { op: number; index: number 
  * counts, and a write before it means the value is lost.
  */
 function throughLocal(m: WasmModule, code: readonly { op: number; index: number }[], from: number, local: number, toOld: (i: number) => number, depth: number): Omit<ConstantChange, 'old' | 'new'> {
-  const ends = blockEnds(code);
+  const blocks = blocksOf(code);
+  const ends = blocks.ends;
   for (let j = from + 1, steps = 0; j < code.length && steps < 256; j++, steps++) {
     const x = code[j]!;
     if (x.op === Op.br) {
-      const target = enclosing(ends, j, x.index);
+      const target = enclosing(blocks, j, x.index);
       if (target === undefined || code[target]!.op === Op.loop) return { use: 'operand' };
       j = ends.get(target)!;
     } else if (x.op === Op.else) {
-      j = ends.get(enclosing(ends, j, 0)!)!;
+      j = ends.get(enclosing(blocks, j, 0)!)!;
     } else if (x.op === Op.return || x.op === Op.brTable || x.op === Op.unreachable) {
       return { use: 'operand' };
     } else if (x.op === Op.localGet && x.index === local) {
@@ -252,29 +253,36 @@ function throughLocal(m: WasmModule, code: readonly { op: number; index: number 
   return { use: 'operand' };
 }
 
-const endsCache = new WeakMap<object, Map<number, number>>();
-/** Each block, loop, if and try start's matching `end`, by instruction position. */
-function blockEnds(code: readonly { op: number }[]): Map<number, number> {
-  let ends = endsCache.get(code);
-  if (ends) return ends;
-  ends = new Map();
-  const open: number[] = [];
-  code.forEach((x, j) => {
-    if (x.op === Op.block || x.op === Op.loop || x.op === Op.if || x.op === Op.try) open.push(j);
-    else if (x.op === Op.end && open.length > 0) ends!.set(open.pop()!, j);
-  });
-  endsCache.set(code, ends);
-  return ends;
+/** Where each block ends and which block encloses each instruction, by instruction position. */
+interface Blocks {
+  /** Each block, loop, if and try start's matching `end`. */
+  readonly ends: Map<number, number>;
+  /** The start of the innermost block open at each instruction (-1: none); for a block start, its parent. */
+  readonly openAt: Int32Array;
 }
 
-/** The start of the `depth`-th block enclosing position `at` (0: the innermost). */
-function enclosing(ends: Map<number, number>, at: number, depth: number): number | undefined {
-  let found = -1;
-  for (let j = at - 1; j >= 0; j--) {
-    const end = ends.get(j);
-    if (end !== undefined && end > at && ++found === depth) return j;
-  }
-  return undefined;
+const blocksCache = new WeakMap<object, Blocks>();
+function blocksOf(code: readonly { op: number }[]): Blocks {
+  let blocks = blocksCache.get(code);
+  if (blocks) return blocks;
+  const ends = new Map<number, number>();
+  const openAt = new Int32Array(code.length);
+  const open: number[] = [];
+  code.forEach((x, j) => {
+    openAt[j] = open.length > 0 ? open[open.length - 1]! : -1;
+    if (x.op === Op.block || x.op === Op.loop || x.op === Op.if || x.op === Op.try) open.push(j);
+    else if (x.op === Op.end && open.length > 0) ends.set(open.pop()!, j);
+  });
+  blocks = { ends, openAt };
+  blocksCache.set(code, blocks);
+  return blocks;
+}
+
+/** The start of the `depth`-th block enclosing position `at` (0: the innermost): parent links, not a scan back. */
+function enclosing(blocks: Blocks, at: number, depth: number): number | undefined {
+  let b = blocks.openAt[at]!;
+  for (let d = 0; d < depth && b >= 0; d++) b = blocks.openAt[b]!;
+  return b >= 0 ? b : undefined;
 }
 
 /**
