@@ -27,18 +27,35 @@ export function typeOf(m: WasmModule, index: number): FuncType {
   return m.types[m.functions[index - m.importedFunctions]!]!;
 }
 
-/** A shared numbering of signatures and symbols, so two builds' canonical bodies compare byte for byte. */
+/** A canonical body as last made, with the callee numbers it was made with (see {@link canonicalBody}). */
+interface Made {
+  readonly callees: readonly number[];
+  readonly text: string;
+}
+
+/** Which form a canonical body is in: with a build's relocations, plain, or with immediates masked. */
+type Form = Linking | 'plain' | 'masked';
+
+/**
+ * A shared numbering of signatures and symbols, so two builds' canonical bodies compare byte for
+ * byte, and the canonical bodies last made with it.
+ */
 export class Canon {
   readonly #signatures = new Map<string, number>();
+  readonly #byType = new WeakMap<FuncType, number>();
   readonly #symbols = new Map<string, number>();
+  readonly #made = new WeakMap<WasmModule, Map<Form, (Made | undefined)[]>>();
 
   signature(type: FuncType): number {
+    const known = this.#byType.get(type);
+    if (known !== undefined) return known;
     const key = signatureText(type);
     let id = this.#signatures.get(key);
     if (id === undefined) {
       id = this.#signatures.size;
       this.#signatures.set(key, id);
     }
+    this.#byType.set(type, id);
     return id;
   }
 
@@ -50,15 +67,38 @@ export class Canon {
     }
     return id;
   }
+
+  /** The canonical bodies of one module in one form, by function index. */
+  made(module: WasmModule, form: Form): (Made | undefined)[] {
+    let forms = this.#made.get(module);
+    if (!forms) {
+      forms = new Map();
+      this.#made.set(module, forms);
+    }
+    let made = forms.get(form);
+    if (!made) {
+      made = [];
+      forms.set(form, made);
+    }
+    return made;
+  }
 }
 
 /**
  * A function body in a form two builds can compare: callees as old-build identities (via
  * `callee`), types as signature ids, and — with relocations — static addresses as
- * `symbol + addend` instead of numbers, so code that only moved compares equal.
+ * `symbol + addend` instead of numbers, so code that only moved compares equal. `masked` hides
+ * every constant and load/store offset (and ignores relocations): the body's shape.
  */
-export function canonicalBody(build: Build, index: number, canon: Canon, callee: (index: number) => number, relocAt?: (position: number, instructionStart: number) => Uint8Array | undefined): string {
-  const { module, linking } = build;
+export function canonicalBody(build: Build, index: number, canon: Canon, callee: (index: number) => number, masked = false): string {
+  const { module } = build;
+  const linking = masked ? undefined : build.linking;
+  // Matching asks for the same body again each round and diffBuilds once more at the end: the
+  // text only changes when a callee's number does (signature and symbol ids never change).
+  const made = canon.made(module, masked ? 'masked' : (linking ?? 'plain'));
+  const callees = functionRefs(module, index).map(callee);
+  const last = made[index];
+  if (last && last.callees.length === callees.length && last.callees.every((c, k) => c === callees[k])) return last.text;
   const body = module.bodies[index - module.importedFunctions]!;
   const bytes = relocateBody(module.bytes, body, {
     ...identityMaps(),
@@ -75,11 +115,13 @@ export function canonicalBody(build: Build, index: number, canon: Canon, callee:
             return new Uint8Array([0xff, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, reloc.addend & 0xff, (reloc.addend >> 8) & 0xff, (reloc.addend >> 16) & 0xff, (reloc.addend >>> 24) & 0xff]);
           },
         }
-      : relocAt
-        ? { relocAt }
+      : masked
+        ? { relocAt: maskImmediates(module.bytes) }
         : {}),
   });
-  return Buffer.from(bytes).toString('latin1');
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  made[index] = { callees, text };
+  return text;
 }
 
 /**
@@ -186,7 +228,7 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
     // The same instructions with other constants or field offsets: line numbers that moved, a struct
     // field that moved. Release builds without names change hundreds of functions this way.
     const shapeOf = (build: Build, i: number, toOld: (callee: number) => number | undefined): string =>
-      `${canon.signature(typeOf(build.module, i))}:${canonicalBody({ ...build, linking: undefined }, i, canon, (c) => toOld(c) ?? UNKNOWN, maskImmediates(build.module.bytes))}`;
+      `${canon.signature(typeOf(build.module, i))}:${canonicalBody(build, i, canon, (c) => toOld(c) ?? UNKNOWN, true)}`;
     const oldShapes = uniqueBy(oldLeft.map((i) => [cached(oldCache, i, 1, () => shapeOf(oldBuild, i, (c) => (oldToNew.has(c) ? c : undefined))), i]));
     const newShapes = uniqueBy(newLeft.map((i) => [cached(newCache, i, 1, () => shapeOf(newBuild, i, (c) => newToOld.get(c))), i]));
     for (const [shape, ni] of newShapes) {
@@ -252,7 +294,24 @@ function callersOf(m: WasmModule): Map<number, Set<number>> {
 }
 
 /** The functions a body calls or takes the address of (`call`, `return_call`, `ref.func`), in order. */
-export function functionRefs(m: WasmModule, index: number): number[] {
+export function functionRefs(m: WasmModule, index: number): readonly number[] {
+  let all = refsCache.get(m);
+  if (!all) {
+    all = [];
+    refsCache.set(m, all);
+  }
+  const k = index - m.importedFunctions;
+  let refs = all[k];
+  if (!refs) {
+    refs = scanFunctionRefs(m, index);
+    all[k] = refs;
+  }
+  return refs;
+}
+
+const refsCache = new WeakMap<WasmModule, number[][]>();
+
+function scanFunctionRefs(m: WasmModule, index: number): number[] {
   const body = m.bodies[index - m.importedFunctions]!;
   const r = new ByteReader(m.bytes, body.codeStart, body.end);
   const ins = newInstruction();
