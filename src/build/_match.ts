@@ -125,6 +125,35 @@ export function canonicalBody(build: Build, index: number, canon: Canon, callee:
 }
 
 /**
+ * Compares matched pairs: whether two bodies are the same once callees are numbered by old-build
+ * identity (`callee` for the new build's), as their canonical bodies say. Bodies that are byte for
+ * byte the same, under the same type section, whose callees are the same functions, are the same
+ * without making a canonical body: most functions of a fixed build did not change. With
+ * relocations the canonical body also names each address's symbol, so it is always made.
+ */
+export function bodyComparer(a: Build, b: Build, canon: Canon, callee: (index: number) => number): (oi: number, ni: number) => boolean {
+  const o = a.module;
+  const n = b.module;
+  const sameTypes = !a.linking && !b.linking && o.types.length === n.types.length && o.types.every((t, k) => signatureText(t) === signatureText(n.types[k]!));
+  return (oi, ni) => {
+    const x = o.bodies[oi - o.importedFunctions];
+    const y = n.bodies[ni - n.importedFunctions];
+    if (sameTypes && x && y && sameBytes(o.bytes, x.bodyStart, x.end, n.bytes, y.bodyStart, y.end)) {
+      const xs = functionRefs(o, oi);
+      const ys = functionRefs(n, ni);
+      if (xs.every((c, k) => c === callee(ys[k]!))) return true;
+    }
+    return canonicalBody(a, oi, canon, (c) => c) === canonicalBody(b, ni, canon, callee);
+  };
+}
+
+function sameBytes(x: Uint8Array, xStart: number, xEnd: number, y: Uint8Array, yStart: number, yEnd: number): boolean {
+  if (xEnd - xStart !== yEnd - yStart) return false;
+  for (let k = 0; k < xEnd - xStart; k++) if (x[xStart + k] !== y[yStart + k]) return false;
+  return true;
+}
+
+/**
  * Matches the functions of two builds: imports by module and name, then names from the name
  * section, then export names, then, for what is left, the structure of their bodies (callees
  * already matched are part of the structure), repeated until nothing more matches. Robust to

@@ -6,7 +6,7 @@ import { identityMaps, relocateBody } from '../format/relocate.js';
 import { type BuiltPatch, buildPatch } from './build.js';
 import { type Carried, emitPatch } from './_emit.js';
 import { type DiffReason, gname, isHookExport, isShadowImport, patchabilityReasons, structuralReasons } from './_eligibility.js';
-import { type Build, Canon, calleeInOld, canonicalBody, functionRefs, matchFunctions } from './_match.js';
+import { type Build, bodyComparer, Canon, calleeInOld, functionRefs, matchFunctions } from './_match.js';
 import { staticReasons } from './_statics.js';
 import { classifyChanges, type LeftOut } from './_changes.js';
 
@@ -105,10 +105,11 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   const reasons = structuralReasons(a!, b!, matching, dataLines);
 
   const callee = calleeInOld(matching);
+  const same = bodyComparer(a!, b!, canon, callee);
   const differing: [old: number, new: number][] = [];
   for (const [ni, oi] of matching.newToOld) {
     if (ni < newModule.importedFunctions) continue;
-    if (canonicalBody(a!, oi, canon, (c) => c) !== canonicalBody(b!, ni, canon, callee)) differing.push([oi, ni]);
+    if (!same(oi, ni)) differing.push([oi, ni]);
   }
   differing.sort((x, y) => x[0] - y[0]);
   const classified = classifyChanges(a!, b!, differing, callee, {
