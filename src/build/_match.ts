@@ -27,24 +27,11 @@ export function typeOf(m: WasmModule, index: number): FuncType {
   return m.types[m.functions[index - m.importedFunctions]!]!;
 }
 
-/** A canonical body as last made, with the callee numbers it was made with (see {@link canonicalBody}). */
-interface Made {
-  readonly callees: readonly number[];
-  readonly text: string;
-}
-
-/** Which form a canonical body is in: with a build's relocations, plain, or with immediates masked. */
-type Form = Linking | 'plain' | 'masked';
-
-/**
- * A shared numbering of signatures and symbols, so two builds' canonical bodies compare byte for
- * byte, and the canonical bodies last made with it.
- */
+/** A shared numbering of signatures and symbols, so two builds' canonical bodies compare byte for byte. */
 export class Canon {
   readonly #signatures = new Map<string, number>();
   readonly #byType = new WeakMap<FuncType, number>();
   readonly #symbols = new Map<string, number>();
-  readonly #made = new WeakMap<WasmModule, Map<Form, (Made | undefined)[]>>();
 
   signature(type: FuncType): number {
     const known = this.#byType.get(type);
@@ -67,21 +54,6 @@ export class Canon {
     }
     return id;
   }
-
-  /** The canonical bodies of one module in one form, by function index. */
-  made(module: WasmModule, form: Form): (Made | undefined)[] {
-    let forms = this.#made.get(module);
-    if (!forms) {
-      forms = new Map();
-      this.#made.set(module, forms);
-    }
-    let made = forms.get(form);
-    if (!made) {
-      made = [];
-      forms.set(form, made);
-    }
-    return made;
-  }
 }
 
 /**
@@ -93,12 +65,6 @@ export class Canon {
 export function canonicalBody(build: Build, index: number, canon: Canon, callee: (index: number) => number, masked = false): string {
   const { module } = build;
   const linking = masked ? undefined : build.linking;
-  // Matching asks for the same body again each round and diffBuilds once more at the end: the
-  // text only changes when a callee's number does (signature and symbol ids never change).
-  const made = canon.made(module, masked ? 'masked' : (linking ?? 'plain'));
-  const callees = functionRefs(module, index).map(callee);
-  const last = made[index];
-  if (last && last.callees.length === callees.length && last.callees.every((c, k) => c === callees[k])) return last.text;
   const body = module.bodies[index - module.importedFunctions]!;
   const bytes = relocateBody(module.bytes, body, {
     ...identityMaps(),
@@ -119,9 +85,7 @@ export function canonicalBody(build: Build, index: number, canon: Canon, callee:
         ? { relocAt: maskImmediates(module.bytes) }
         : {}),
   });
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-  made[index] = { callees, text };
-  return text;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
 /**
