@@ -3,7 +3,7 @@ import { newInstruction, readInstruction } from '../format/instructions.js';
 import type { WasmModule } from '../format/module.js';
 import { type BodyDiff, type ConstantChange, type ConstantUse, compareBodies, constantUses } from './_compare.js';
 import { type DiffReason, fname } from './_eligibility.js';
-import type { Build, Canon } from './_match.js';
+import type { Build } from './_match.js';
 import { filledPadding, grownSizes, sizeKey, sizeReason } from './_sizes.js';
 import { staticRange } from './_statics.js';
 
@@ -48,10 +48,10 @@ const list = (items: readonly string[], most: number): string => (items.length <
  * and refused (struct layout changes seen in several functions; without relocations, constants
  * that are static addresses).
  */
-export function classifyChanges(a: Build, b: Build, changed: readonly [number, number][], canon: Canon, callee: (i: number) => number, options: ClassifyOptions): Classified {
+export function classifyChanges(a: Build, b: Build, changed: readonly [number, number][], callee: (i: number) => number, options: ClassifyOptions): Classified {
   const [lo, hi] = staticRange(a.module);
   const inStatics = (v: number): boolean => v >>> 0 >= lo && v >>> 0 < hi;
-  const diffs = changed.map(([oi, ni]) => compareBodies(a, oi, b, ni, canon, callee, lo));
+  const diffs = changed.map(([oi, ni]) => compareBodies(a, oi, b, ni, callee, lo));
   // Constants that are values (not addresses, not compared): where line numbers can be. An
   // operand is a value passed through a path this analysis does not follow (a loop, a phi).
   const valueOnly = (d: BodyDiff): boolean =>
@@ -126,7 +126,7 @@ export function classifyChanges(a: Build, b: Build, changed: readonly [number, n
   for (const change of [layoutReason(layout), sizeReason(sizes, filledPadding(a, b, changed, diffs))]) {
     if (change) (options.allowLayoutChange ? out.warnings : out.reasons).push(change);
   }
-  if (!options.exact) out.reasons.push(...unseenAddressReasons(a, b, out.carried, canon, lo, hi));
+  if (!options.exact) out.reasons.push(...unseenAddressReasons(a, b, out.carried, lo, hi));
   return out;
 }
 
@@ -157,7 +157,7 @@ function addressReason(d: BodyDiff, name: string, lo: number, hi: number): DiffR
 }
 
 /** Without relocations: carried code that uses, as an address, a static address no old code used. */
-function unseenAddressReasons(a: Build, b: Build, carried: readonly [number, number][], canon: Canon, lo: number, hi: number): DiffReason[] {
+function unseenAddressReasons(a: Build, b: Build, carried: readonly [number, number][], lo: number, hi: number): DiffReason[] {
   const addressLike = (u: ConstantUse): boolean => u === 'address' || u === 'operand';
   const candidates = carried.map(
     ([, ni]) =>
@@ -165,7 +165,7 @@ function unseenAddressReasons(a: Build, b: Build, carried: readonly [number, num
         ni,
         [
           ...new Set(
-            constantUses(b, ni, canon)
+            constantUses(b, ni)
               .filter((c) => addressLike(c.use) && c.value >= lo && c.value < hi)
               .map((c) => c.value),
           ),

@@ -1,7 +1,7 @@
 import { ByteReader } from '../format/bytes.js';
 import { newInstruction, Op, readInstruction } from '../format/instructions.js';
-import type { WasmModule } from '../format/module.js';
-import { type Build, type Canon, typeOf } from './_match.js';
+import { signatureText, type WasmModule } from '../format/module.js';
+import { type Build, typeOf } from './_match.js';
 
 /**
  * Where a constant goes: into a call as an argument, into memory as the value of a store, into
@@ -38,13 +38,33 @@ export interface BodyDiff {
   readonly staticOffsets: readonly (readonly [number, number])[];
 }
 
+/** What an instruction's token is made of: kinds never compare equal to one another. */
+enum Kind {
+  /** Compared by its bytes. */
+  raw,
+  i32Const,
+  i64Const,
+  load,
+  store,
+  /** `call`, `return_call`, `ref.func`: compared by callee identity. */
+  funcRef,
+  /** `call_indirect`, `return_call_indirect`: by signature and table. */
+  indirect,
+  /** A block, loop, if or try with a type index: by signature. */
+  blockType,
+}
+
+/** One instruction of a body, decoded once per build (see {@link decoded}). */
 interface Decoded {
   readonly op: number;
   readonly start: number;
   readonly end: number;
   readonly index: number;
-  /** Everything except constants and memory offsets, with indices made comparable across builds. */
-  readonly token: string;
+  readonly kind: Kind;
+  /** The signature (text) of a call_indirect or a typed block. */
+  readonly signature: string | undefined;
+  /** The table of a call_indirect. */
+  readonly table: number;
   /** The constant's value (i32/i64 const) or the memory offset (load/store), else undefined. */
   readonly value: number | undefined;
 }
@@ -53,42 +73,91 @@ const VALTYPE_BLOCK = new Set([0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
 const isLoad = (op: number): boolean => op >= 0x28 && op <= 0x35;
 const isStore = (op: number): boolean => op >= 0x36 && op <= 0x3e;
 
-/** Decodes a function body into instructions with comparable tokens. */
-function decode(build: Build, index: number, canon: Canon, callee: (i: number) => number): Decoded[] {
-  const m = build.module;
-  const body = m.bodies[index - m.importedFunctions]!;
+// Per module, each function's instructions: compareBodies, useOf and constantUses read the same
+// bodies (the layout case decodes 370 pairs), so each is decoded once.
+const decodedBodies = new WeakMap<WasmModule, Decoded[][]>();
+
+/** A function body as instructions whose tokens two builds can compare (see {@link sameToken}). */
+function decoded(m: WasmModule, index: number): Decoded[] {
+  let bodies = decodedBodies.get(m);
+  if (!bodies) {
+    bodies = [];
+    decodedBodies.set(m, bodies);
+  }
+  const k = index - m.importedFunctions;
+  let code = bodies[k];
+  if (!code) {
+    code = decode(m, k);
+    bodies[k] = code;
+  }
+  return code;
+}
+
+function decode(m: WasmModule, k: number): Decoded[] {
+  const body = m.bodies[k]!;
   const r = new ByteReader(m.bytes, body.codeStart, body.end);
+  const imm = new ByteReader(m.bytes, body.codeStart, body.end);
   const ins = newInstruction();
   const out: Decoded[] = [];
   while (!r.done) {
     readInstruction(r, ins);
     const { op, start, end } = ins;
-    const imm = new ByteReader(m.bytes, start + 1, end);
-    let token: string;
+    imm.pos = start + 1;
+    let kind = Kind.raw;
     let value: number | undefined;
+    let signature: string | undefined;
+    let table = -1;
     if (op === Op.i32Const) {
-      token = 'k32';
+      kind = Kind.i32Const;
       value = imm.s32();
     } else if (op === Op.i64Const) {
-      token = 'k64';
+      kind = Kind.i64Const;
       value = Number(imm.s64());
     } else if (isLoad(op) || isStore(op)) {
       // Width and offset are compared apart, so a moved field or a wider one still lines up.
-      token = isLoad(op) ? 'load' : 'store';
+      kind = isLoad(op) ? Kind.load : Kind.store;
       imm.u32();
       value = imm.u32();
     } else if (op === Op.call || op === Op.returnCall || op === Op.refFunc) {
-      token = `${op}:f${callee(ins.index)}`;
+      kind = Kind.funcRef;
     } else if (op === Op.callIndirect || op === Op.returnCallIndirect) {
-      token = `${op}:s${canon.signature(m.types[imm.u32()]!)}:${imm.u32()}`;
+      kind = Kind.indirect;
+      signature = signatureText(m.types[imm.u32()]!);
+      table = imm.u32();
     } else if ((op === Op.block || op === Op.loop || op === Op.if || op === Op.try) && !VALTYPE_BLOCK.has(m.bytes[start + 1]!)) {
-      token = `${op}:s${canon.signature(m.types[imm.s33()]!)}`;
-    } else {
-      token = Buffer.from(m.bytes.subarray(start, end)).toString('latin1');
+      kind = Kind.blockType;
+      signature = signatureText(m.types[imm.s33()]!);
     }
-    out.push({ op, start, end, index: ins.index, token, value });
+    out.push({ op, start, end, index: ins.index, kind, signature, table, value });
   }
   return out;
+}
+
+/**
+ * Whether two instructions are the same apart from constants and memory offsets: callees by
+ * old-build identity, types by signature, everything else byte for byte.
+ */
+function sameToken(x: Decoded, xBytes: Uint8Array, y: Decoded, yBytes: Uint8Array, callee: (i: number) => number): boolean {
+  if (x.kind !== y.kind) return false;
+  switch (x.kind) {
+    case Kind.i32Const:
+    case Kind.i64Const:
+    case Kind.load:
+    case Kind.store:
+      return true;
+    case Kind.funcRef:
+      return x.op === y.op && x.index === callee(y.index);
+    case Kind.indirect:
+      return x.op === y.op && x.signature === y.signature && x.table === y.table;
+    case Kind.blockType:
+      return x.op === y.op && x.signature === y.signature;
+    case Kind.raw: {
+      const n = x.end - x.start;
+      if (y.end - y.start !== n) return false;
+      for (let k = 0; k < n; k++) if (xBytes[x.start + k] !== yBytes[y.start + k]) return false;
+      return true;
+    }
+  }
 }
 
 const UNARY = [
@@ -162,15 +231,16 @@ export function useOf(m: WasmModule, code: readonly { op: number; index: number 
  * counts, and a write before it means the value is lost.
  */
 function throughLocal(m: WasmModule, code: readonly { op: number; index: number }[], from: number, local: number, toOld: (i: number) => number, depth: number): Omit<ConstantChange, 'old' | 'new'> {
-  const ends = blockEnds(code);
+  const blocks = blocksOf(code);
+  const ends = blocks.ends;
   for (let j = from + 1, steps = 0; j < code.length && steps < 256; j++, steps++) {
     const x = code[j]!;
     if (x.op === Op.br) {
-      const target = enclosing(ends, j, x.index);
+      const target = enclosing(blocks, j, x.index);
       if (target === undefined || code[target]!.op === Op.loop) return { use: 'operand' };
       j = ends.get(target)!;
     } else if (x.op === Op.else) {
-      j = ends.get(enclosing(ends, j, 0)!)!;
+      j = ends.get(enclosing(blocks, j, 0)!)!;
     } else if (x.op === Op.return || x.op === Op.brTable || x.op === Op.unreachable) {
       return { use: 'operand' };
     } else if (x.op === Op.localGet && x.index === local) {
@@ -183,29 +253,36 @@ function throughLocal(m: WasmModule, code: readonly { op: number; index: number 
   return { use: 'operand' };
 }
 
-const endsCache = new WeakMap<object, Map<number, number>>();
-/** Each block, loop, if and try start's matching `end`, by instruction position. */
-function blockEnds(code: readonly { op: number }[]): Map<number, number> {
-  let ends = endsCache.get(code);
-  if (ends) return ends;
-  ends = new Map();
-  const open: number[] = [];
-  code.forEach((x, j) => {
-    if (x.op === Op.block || x.op === Op.loop || x.op === Op.if || x.op === Op.try) open.push(j);
-    else if (x.op === Op.end && open.length > 0) ends!.set(open.pop()!, j);
-  });
-  endsCache.set(code, ends);
-  return ends;
+/** Where each block ends and which block encloses each instruction, by instruction position. */
+interface Blocks {
+  /** Each block, loop, if and try start's matching `end`. */
+  readonly ends: Map<number, number>;
+  /** The start of the innermost block open at each instruction (-1: none); for a block start, its parent. */
+  readonly openAt: Int32Array;
 }
 
-/** The start of the `depth`-th block enclosing position `at` (0: the innermost). */
-function enclosing(ends: Map<number, number>, at: number, depth: number): number | undefined {
-  let found = -1;
-  for (let j = at - 1; j >= 0; j--) {
-    const end = ends.get(j);
-    if (end !== undefined && end > at && ++found === depth) return j;
-  }
-  return undefined;
+const blocksCache = new WeakMap<object, Blocks>();
+function blocksOf(code: readonly { op: number }[]): Blocks {
+  let blocks = blocksCache.get(code);
+  if (blocks) return blocks;
+  const ends = new Map<number, number>();
+  const openAt = new Int32Array(code.length);
+  const open: number[] = [];
+  code.forEach((x, j) => {
+    openAt[j] = open.length > 0 ? open[open.length - 1]! : -1;
+    if (x.op === Op.block || x.op === Op.loop || x.op === Op.if || x.op === Op.try) open.push(j);
+    else if (x.op === Op.end && open.length > 0) ends.set(open.pop()!, j);
+  });
+  blocks = { ends, openAt };
+  blocksCache.set(code, blocks);
+  return blocks;
+}
+
+/** The start of the `depth`-th block enclosing position `at` (0: the innermost): parent links, not a scan back. */
+function enclosing(blocks: Blocks, at: number, depth: number): number | undefined {
+  let b = blocks.openAt[at]!;
+  for (let d = 0; d < depth && b >= 0; d++) b = blocks.openAt[b]!;
+  return b >= 0 ? b : undefined;
 }
 
 /**
@@ -213,18 +290,20 @@ function enclosing(ends: Map<number, number>, at: number, depth: number): number
  * usual case for a line-number shift or a moved struct field) every differing immediate is
  * reported with where its value goes; otherwise the common prefix and suffix are compared.
  */
-export function compareBodies(oldBuild: Build, oi: number, newBuild: Build, ni: number, canon: Canon, callee: (i: number) => number, staticFrom: number): BodyDiff {
-  const a = decode(oldBuild, oi, canon, (c) => c);
-  const b = decode(newBuild, ni, canon, callee);
-  const sameShape = a.length === b.length && a.every((x, k) => x.token === b[k]!.token);
+export function compareBodies(oldBuild: Build, oi: number, newBuild: Build, ni: number, callee: (i: number) => number, staticFrom: number): BodyDiff {
+  const a = decoded(oldBuild.module, oi);
+  const b = decoded(newBuild.module, ni);
+  const same = (ka: number, kb: number): boolean => sameToken(a[ka]!, oldBuild.module.bytes, b[kb]!, newBuild.module.bytes, callee);
+  let sameShape = a.length === b.length;
+  for (let k = 0; sameShape && k < a.length; k++) sameShape = same(k, k);
   const pairs: [number, number][] = [];
   if (sameShape) {
     for (let k = 0; k < a.length; k++) pairs.push([k, k]);
   } else {
     let p = 0;
-    while (p < a.length && p < b.length && a[p]!.token === b[p]!.token) pairs.push([p, p++]);
+    while (p < a.length && p < b.length && same(p, p)) pairs.push([p, p++]);
     let s = 1;
-    while (s <= a.length - p && s <= b.length - p && a[a.length - s]!.token === b[b.length - s]!.token) pairs.push([a.length - s, b.length - s++]);
+    while (s <= a.length - p && s <= b.length - p && same(a.length - s, b.length - s)) pairs.push([a.length - s, b.length - s++]);
   }
   const constants: ConstantChange[] = [];
   const accesses: AccessChange[] = [];
@@ -245,8 +324,8 @@ export function compareBodies(oldBuild: Build, oi: number, newBuild: Build, ni: 
 }
 
 /** Every i32 constant of a function with where it goes, and every memory offset (as an address). */
-export function constantUses(build: Build, index: number, canon: Canon): { value: number; use: ConstantUse }[] {
-  const code = decode(build, index, canon, (c) => c);
+export function constantUses(build: Build, index: number): { value: number; use: ConstantUse }[] {
+  const code = decoded(build.module, index);
   const out: { value: number; use: ConstantUse }[] = [];
   code.forEach((x, k) => {
     if (x.op === Op.i32Const) out.push({ value: x.value! >>> 0, use: useOf(build.module, code, k).use });

@@ -1,3 +1,5 @@
+import { ByteReader } from '../format/bytes.js';
+import { newInstruction, Op, readInstruction } from '../format/instructions.js';
 import { identityMaps, relocateBody } from '../format/relocate.js';
 import { type FuncType, signatureText, type WasmModule } from '../format/module.js';
 import type { Linking } from '../format/linking.js';
@@ -28,15 +30,19 @@ export function typeOf(m: WasmModule, index: number): FuncType {
 /** A shared numbering of signatures and symbols, so two builds' canonical bodies compare byte for byte. */
 export class Canon {
   readonly #signatures = new Map<string, number>();
+  readonly #byType = new WeakMap<FuncType, number>();
   readonly #symbols = new Map<string, number>();
 
   signature(type: FuncType): number {
+    const known = this.#byType.get(type);
+    if (known !== undefined) return known;
     const key = signatureText(type);
     let id = this.#signatures.get(key);
     if (id === undefined) {
       id = this.#signatures.size;
       this.#signatures.set(key, id);
     }
+    this.#byType.set(type, id);
     return id;
   }
 
@@ -53,10 +59,12 @@ export class Canon {
 /**
  * A function body in a form two builds can compare: callees as old-build identities (via
  * `callee`), types as signature ids, and — with relocations — static addresses as
- * `symbol + addend` instead of numbers, so code that only moved compares equal.
+ * `symbol + addend` instead of numbers, so code that only moved compares equal. `masked` hides
+ * every constant and load/store offset (and ignores relocations): the body's shape.
  */
-export function canonicalBody(build: Build, index: number, canon: Canon, callee: (index: number) => number, relocAt?: (position: number, instructionStart: number) => Uint8Array | undefined): string {
-  const { module, linking } = build;
+export function canonicalBody(build: Build, index: number, canon: Canon, callee: (index: number) => number, masked = false): string {
+  const { module } = build;
+  const linking = masked ? undefined : build.linking;
   const body = module.bodies[index - module.importedFunctions]!;
   const bytes = relocateBody(module.bytes, body, {
     ...identityMaps(),
@@ -73,11 +81,40 @@ export function canonicalBody(build: Build, index: number, canon: Canon, callee:
             return new Uint8Array([0xff, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, reloc.addend & 0xff, (reloc.addend >> 8) & 0xff, (reloc.addend >> 16) & 0xff, (reloc.addend >>> 24) & 0xff]);
           },
         }
-      : relocAt
-        ? { relocAt }
+      : masked
+        ? { relocAt: maskImmediates(module.bytes) }
         : {}),
   });
-  return Buffer.from(bytes).toString('latin1');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/**
+ * Compares matched pairs: whether two bodies are the same once callees are numbered by old-build
+ * identity (`callee` for the new build's), as their canonical bodies say. Bodies that are byte for
+ * byte the same, under the same type section, whose callees are the same functions, are the same
+ * without making a canonical body: most functions of a fixed build did not change. With
+ * relocations the canonical body also names each address's symbol, so it is always made.
+ */
+export function bodyComparer(a: Build, b: Build, canon: Canon, callee: (index: number) => number): (oi: number, ni: number) => boolean {
+  const o = a.module;
+  const n = b.module;
+  const sameTypes = !a.linking && !b.linking && o.types.length === n.types.length && o.types.every((t, k) => signatureText(t) === signatureText(n.types[k]!));
+  return (oi, ni) => {
+    const x = o.bodies[oi - o.importedFunctions];
+    const y = n.bodies[ni - n.importedFunctions];
+    if (sameTypes && x && y && sameBytes(o.bytes, x.bodyStart, x.end, n.bytes, y.bodyStart, y.end)) {
+      const xs = functionRefs(o, oi);
+      const ys = functionRefs(n, ni);
+      if (xs.every((c, k) => c === callee(ys[k]!))) return true;
+    }
+    return canonicalBody(a, oi, canon, (c) => c) === canonicalBody(b, ni, canon, callee);
+  };
+}
+
+function sameBytes(x: Uint8Array, xStart: number, xEnd: number, y: Uint8Array, yStart: number, yEnd: number): boolean {
+  if (xEnd - xStart !== yEnd - yStart) return false;
+  for (let k = 0; k < xEnd - xStart; k++) if (x[xStart + k] !== y[yStart + k]) return false;
+  return true;
 }
 
 /**
@@ -184,7 +221,7 @@ export function matchFunctions(oldBuild: Build, newBuild: Build, canon: Canon): 
     // The same instructions with other constants or field offsets: line numbers that moved, a struct
     // field that moved. Release builds without names change hundreds of functions this way.
     const shapeOf = (build: Build, i: number, toOld: (callee: number) => number | undefined): string =>
-      `${canon.signature(typeOf(build.module, i))}:${canonicalBody({ ...build, linking: undefined }, i, canon, (c) => toOld(c) ?? UNKNOWN, maskImmediates(build.module.bytes))}`;
+      `${canon.signature(typeOf(build.module, i))}:${canonicalBody(build, i, canon, (c) => toOld(c) ?? UNKNOWN, true)}`;
     const oldShapes = uniqueBy(oldLeft.map((i) => [cached(oldCache, i, 1, () => shapeOf(oldBuild, i, (c) => (oldToNew.has(c) ? c : undefined))), i]));
     const newShapes = uniqueBy(newLeft.map((i) => [cached(newCache, i, 1, () => shapeOf(newBuild, i, (c) => newToOld.get(c))), i]));
     for (const [shape, ni] of newShapes) {
@@ -235,23 +272,48 @@ function maskImmediates(bytes: Uint8Array): (position: number, start: number) =>
 /** For every function, the functions that call it or take its address. */
 function callersOf(m: WasmModule): Map<number, Set<number>> {
   const callers = new Map<number, Set<number>>();
-  m.bodies.forEach((body, k) => {
+  for (let k = 0; k < m.bodies.length; k++) {
     const caller = m.importedFunctions + k;
-    relocateBody(m.bytes, body, {
-      ...identityMaps(),
-      segment: (_kind, i) => i,
-      func: (callee) => {
-        let set = callers.get(callee);
-        if (!set) {
-          set = new Set();
-          callers.set(callee, set);
-        }
-        set.add(caller);
-        return callee;
-      },
-    });
-  });
+    for (const callee of functionRefs(m, caller)) {
+      let set = callers.get(callee);
+      if (!set) {
+        set = new Set();
+        callers.set(callee, set);
+      }
+      set.add(caller);
+    }
+  }
   return callers;
+}
+
+/** The functions a body calls or takes the address of (`call`, `return_call`, `ref.func`), in order. */
+export function functionRefs(m: WasmModule, index: number): readonly number[] {
+  let all = refsCache.get(m);
+  if (!all) {
+    all = [];
+    refsCache.set(m, all);
+  }
+  const k = index - m.importedFunctions;
+  let refs = all[k];
+  if (!refs) {
+    refs = scanFunctionRefs(m, index);
+    all[k] = refs;
+  }
+  return refs;
+}
+
+const refsCache = new WeakMap<WasmModule, number[][]>();
+
+function scanFunctionRefs(m: WasmModule, index: number): number[] {
+  const body = m.bodies[index - m.importedFunctions]!;
+  const r = new ByteReader(m.bytes, body.codeStart, body.end);
+  const ins = newInstruction();
+  const out: number[] = [];
+  while (!r.done) {
+    readInstruction(r, ins);
+    if (ins.op === Op.call || ins.op === Op.returnCall || ins.op === Op.refFunc) out.push(ins.index);
+  }
+  return out;
 }
 
 /** The callee numbering for comparing a matched pair: old identities, new-only functions apart. */

@@ -7,7 +7,7 @@ import { type BuiltPatch, buildPatch } from './build.js';
 import { type Carried, emitPatch } from './_emit.js';
 import { type DiffReason, gname, isHookExport, isShadowImport, structuralReasons } from './_eligibility.js';
 import { type ThroughCallers, throughCallers } from './_callers.js';
-import { type Build, Canon, calleeInOld, canonicalBody, matchFunctions } from './_match.js';
+import { type Build, bodyComparer, Canon, calleeInOld, functionRefs, matchFunctions } from './_match.js';
 import { staticReasons } from './_statics.js';
 import { classifyChanges, type LeftOut } from './_changes.js';
 
@@ -113,13 +113,14 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   const reasons = structuralReasons(a!, b!, matching, dataLines);
 
   const callee = calleeInOld(matching);
+  const same = bodyComparer(a!, b!, canon, callee);
   const differing: [old: number, new: number][] = [];
   for (const [ni, oi] of matching.newToOld) {
     if (ni < newModule.importedFunctions) continue;
-    if (canonicalBody(a!, oi, canon, (c) => c) !== canonicalBody(b!, ni, canon, callee)) differing.push([oi, ni]);
+    if (!same(oi, ni)) differing.push([oi, ni]);
   }
   differing.sort((x, y) => x[0] - y[0]);
-  const classified = classifyChanges(a!, b!, differing, canon, callee, {
+  const classified = classifyChanges(a!, b!, differing, callee, {
     exact: exactStatics,
     carryLineNumbers: options.carryLineNumbers ?? false,
     allowLayoutChange: options.allowLayoutChange ?? false,
@@ -151,7 +152,7 @@ export async function diffBuilds(oldWasm: Uint8Array, newWasm: Uint8Array, optio
   const seen = new Set([...pending, ...throughHelpers]);
   while (pending.length > 0) {
     const fn = pending.pop()!;
-    for (const c of calleesOf(b!, fn)) {
+    for (const c of functionRefs(b!.module, fn)) {
       if (!matching.newToOld.has(c) && !seen.has(c) && c >= newModule.importedFunctions) {
         seen.add(c);
         helpers.push(c);
@@ -255,13 +256,4 @@ function carriedGlobals(build: Build, oldModule: WasmModule, carried: ReadonlySe
     });
   }
   return candidates;
-}
-
-function calleesOf(build: Build, fn: number): number[] {
-  const out: number[] = [];
-  canonicalBody(build, fn, new Canon(), (c) => {
-    out.push(c);
-    return c;
-  });
-  return out;
 }

@@ -170,6 +170,18 @@ export class ByteWriter {
     return this;
   }
 
+  /** Appends `src[start..end)`; a byte loop, since most instructions are a few bytes (no view made per copy). */
+  copy(src: Uint8Array, start: number, end: number): this {
+    const n = end - start;
+    if (n <= 0) return this;
+    this.#reserve(n);
+    const buf = this.#buf;
+    if (n > 32) buf.set(src.subarray(start, end), this.#len);
+    else for (let k = 0; k < n; k++) buf[this.#len + k] = src[start + k]!;
+    this.#len += n;
+    return this;
+  }
+
   name(text: string): this {
     const data = utf8Encoder.encode(text);
     return this.u32(data.length).bytes(data);

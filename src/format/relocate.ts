@@ -1,6 +1,6 @@
 import { HotpatchError } from '../errors.js';
 import { ByteReader, ByteWriter } from './bytes.js';
-import { newInstruction, Op, readInstruction } from './instructions.js';
+import { type Instruction, newInstruction, Op, readInstruction } from './instructions.js';
 import type { FunctionBody } from './module.js';
 
 /**
@@ -32,23 +32,26 @@ const VALTYPE_BLOCK = new Set([0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
  * @throws HotpatchError whatever the maps throw; E_UNSUPPORTED_FEATURE for unknown opcodes
  */
 export function relocateBody(bytes: Uint8Array, body: FunctionBody, maps: IndexMaps): Uint8Array {
-  const out = new ByteWriter().bytes(bytes.subarray(body.bodyStart, body.codeStart));
+  const out = new ByteWriter().copy(bytes, body.bodyStart, body.codeStart);
   const r = new ByteReader(bytes, body.codeStart, body.end);
+  // One reader for the immediates after the first, moved to each instruction: diff re-encodes
+  // every body of two builds several times, so nothing is allocated per instruction.
+  const imm = new ByteReader(bytes, body.codeStart, body.end);
   const ins = newInstruction();
   while (!r.done) {
     readInstruction(r, ins);
-    const { op } = ins;
-    const imm = new ByteReader(bytes, ins.start + 1, ins.end);
+    const { op, start, end } = ins;
     switch (op) {
       case Op.block:
       case Op.loop:
       case Op.if:
-      case Op.try: {
-        const b = bytes[ins.start + 1]!;
-        if (VALTYPE_BLOCK.has(b)) out.bytes(bytes.subarray(ins.start, ins.end));
-        else out.u8(op).s32(maps.type(imm.s33()));
+      case Op.try:
+        if (VALTYPE_BLOCK.has(bytes[start + 1]!)) out.copy(bytes, start, end);
+        else {
+          imm.pos = start + 1;
+          out.u8(op).s32(maps.type(imm.s33()));
+        }
         break;
-      }
       case Op.call:
       case Op.returnCall:
       case Op.refFunc:
@@ -56,6 +59,7 @@ export function relocateBody(bytes: Uint8Array, body: FunctionBody, maps: IndexM
         break;
       case Op.callIndirect:
       case Op.returnCallIndirect: {
+        imm.pos = start + 1;
         const type = imm.u32();
         const table = imm.u32();
         out.u8(op).u32(maps.type(type)).u32(maps.table(table));
@@ -75,50 +79,56 @@ export function relocateBody(bytes: Uint8Array, body: FunctionBody, maps: IndexM
         break;
       case Op.i32Const:
       case Op.i64Const:
-        copyWithRelocs(bytes, ins.start, ins.end, out, maps);
+        copyWithRelocs(bytes, start, end, out, maps);
         break;
-      case Op.prefixFC: {
-        const sub = imm.u32();
-        const head = (): ByteWriter => out.u8(op).u32(sub);
-        switch (sub) {
-          case 8: // memory.init data mem
-            head().u32(maps.segment('data', imm.u32())).u32(imm.u32());
-            break;
-          case 9: // data.drop
-            head().u32(maps.segment('data', imm.u32()));
-            break;
-          case 12: {
-            // table.init elem table
-            const elem = imm.u32();
-            head().u32(maps.segment('elem', elem)).u32(maps.table(imm.u32()));
-            break;
-          }
-          case 13: // elem.drop
-            head().u32(maps.segment('elem', imm.u32()));
-            break;
-          case 14: {
-            // table.copy dst src
-            const dst = imm.u32();
-            head().u32(maps.table(dst)).u32(maps.table(imm.u32()));
-            break;
-          }
-          case 15:
-          case 16:
-          case 17:
-            head().u32(maps.table(imm.u32()));
-            break;
-          default:
-            out.bytes(bytes.subarray(ins.start, ins.end));
-        }
+      case Op.prefixFC:
+        relocatePrefixFC(bytes, ins, imm, out, maps);
         break;
-      }
       default:
         // Loads and stores (and SIMD / atomic ones) may carry a static address in their offset.
-        if ((op >= 0x28 && op <= 0x3e) || op === Op.prefixSIMD || op === Op.prefixAtomic) copyWithRelocs(bytes, ins.start, ins.end, out, maps);
-        else out.bytes(bytes.subarray(ins.start, ins.end));
+        if ((op >= 0x28 && op <= 0x3e) || op === Op.prefixSIMD || op === Op.prefixAtomic) copyWithRelocs(bytes, start, end, out, maps);
+        else out.copy(bytes, start, end);
     }
   }
   return out.finish();
+}
+
+/** The 0xFC instructions that name a segment or a table; the others are copied. */
+function relocatePrefixFC(bytes: Uint8Array, ins: Instruction, imm: ByteReader, out: ByteWriter, maps: IndexMaps): void {
+  const sub = ins.sub;
+  // Past the sub-opcode and the first index (ins.index), at the second immediate if any.
+  imm.pos = ins.indexStart;
+  if (sub >= 8 && sub !== 10 && sub !== 11 && sub <= 17) imm.u32();
+  switch (sub) {
+    case 8: // memory.init data mem
+      out.u8(Op.prefixFC).u32(sub).u32(maps.segment('data', ins.index)).u32(imm.u32());
+      break;
+    case 9: // data.drop
+      out.u8(Op.prefixFC).u32(sub).u32(maps.segment('data', ins.index));
+      break;
+    case 12: {
+      // table.init elem table
+      const table = imm.u32();
+      out.u8(Op.prefixFC).u32(sub).u32(maps.segment('elem', ins.index)).u32(maps.table(table));
+      break;
+    }
+    case 13: // elem.drop
+      out.u8(Op.prefixFC).u32(sub).u32(maps.segment('elem', ins.index));
+      break;
+    case 14: {
+      // table.copy dst src
+      const src = imm.u32();
+      out.u8(Op.prefixFC).u32(sub).u32(maps.table(ins.index)).u32(maps.table(src));
+      break;
+    }
+    case 15:
+    case 16:
+    case 17:
+      out.u8(Op.prefixFC).u32(sub).u32(maps.table(ins.index));
+      break;
+    default:
+      out.copy(bytes, ins.start, ins.end);
+  }
 }
 
 function copyWithRelocs(bytes: Uint8Array, start: number, end: number, out: ByteWriter, maps: IndexMaps): void {
@@ -126,25 +136,30 @@ function copyWithRelocs(bytes: Uint8Array, start: number, end: number, out: Byte
     for (let p = start + 1; p < end; p++) {
       const replacement = maps.relocAt(p, start);
       if (replacement === undefined) continue;
-      const leb = new ByteReader(bytes, p, end);
-      leb.skipLeb();
-      out.bytes(bytes.subarray(start, p)).bytes(replacement).bytes(bytes.subarray(leb.pos, end));
+      let q = p;
+      while (q < end && bytes[q]! & 0x80) q++; // past the LEB replaced
+      out
+        .copy(bytes, start, p)
+        .bytes(replacement)
+        .copy(bytes, q + 1, end);
       return;
     }
   }
-  out.bytes(bytes.subarray(start, end));
+  out.copy(bytes, start, end);
 }
 
-/** Maps that refuse everything that is not an identity: a starting point to override. */
+const IDENTITY: IndexMaps = Object.freeze({
+  func: (i: number) => i,
+  type: (i: number) => i,
+  global: (i: number) => i,
+  table: (i: number) => i,
+  tag: (i: number) => i,
+  segment: (kind: 'data' | 'elem', i: number): number => {
+    throw new HotpatchError('E_UNSUPPORTED_FEATURE', `${kind} segment ${i} cannot be moved to another module`);
+  },
+});
+
+/** Maps that refuse everything that is not an identity: a starting point to override (one shared, frozen object). */
 export function identityMaps(): IndexMaps {
-  return {
-    func: (i) => i,
-    type: (i) => i,
-    global: (i) => i,
-    table: (i) => i,
-    tag: (i) => i,
-    segment: (kind, i) => {
-      throw new HotpatchError('E_UNSUPPORTED_FEATURE', `${kind} segment ${i} cannot be moved to another module`);
-    },
-  };
+  return IDENTITY;
 }
