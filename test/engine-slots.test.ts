@@ -140,6 +140,29 @@ describe('the slot writer', () => {
   });
 });
 
+describe('loading the same bytes again', () => {
+  it('parses a manifest text once: every load of it shares one frozen manifest, in any guest, and every check still runs', async () => {
+    const bytes = await patch('again', 100, [0, 1]);
+    const one = await Guest.instantiate(baseline.bytes);
+    const two = await Guest.instantiate(baseline.bytes);
+    const first = await one.load(bytes);
+    one.unload(first);
+    const second = await one.load(bytes);
+    const other = await two.load(bytes);
+    expect(second.manifest).toBe(first.manifest);
+    expect(other.manifest).toBe(first.manifest);
+    expect(Object.isFrozen(first.manifest) && Object.isFrozen(first.manifest.targets) && Object.isFrozen(first.manifest.targets[0])).toBe(true);
+    expect(() => {
+      (first.manifest.targets as unknown as { function: string }[])[0]!.function = 'f9';
+    }).toThrow(TypeError);
+    one.apply(second);
+    expect((one.exports.f1 as (x: number) => number)(0)).toBe(101);
+    // A guest of another baseline: the cached manifest is checked against it, and refused, each time.
+    const elsewhere = await Guest.instantiate((await prepare(await watToWasm('(module (func (export "f0") (param i32) (result i32) (local.get 0)))'))).bytes);
+    for (let i = 0; i < 2; i++) await expect(elsewhere.load(bytes)).rejects.toMatchObject({ code: 'E_PATCH_REJECTED', problems: [expect.objectContaining({ code: 'E_BASELINE_MISMATCH' })] });
+  });
+});
+
 describe('hooks tell the truth', () => {
   it('a vetoing pre-apply hook that grew memory: no function switched, and the error says what the hook left', async () => {
     const guest = await Guest.instantiate(baseline.bytes);

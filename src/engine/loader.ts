@@ -1,7 +1,8 @@
 import { HotpatchError, patchRejected, type Problem } from '../errors.js';
-import { type BaselineFunction, decodePatchManifest, type PatchManifest } from '../format/manifest.js';
+import type { BaselineFunction, PatchManifest } from '../format/manifest.js';
 import { parseModule } from '../format/module.js';
 import { checkPatch, FunctionIndex, type HOOKS, type PatchCheck } from '../format/check.js';
+import { patchManifest } from './_manifests.js';
 import { COMMITTER_MIN_TARGETS, type Committer, Committers, type StagedCommitter } from './_committer.js';
 import type { LoadOptions } from './contract.js';
 import type { GuestEvent } from './events.js';
@@ -152,7 +153,7 @@ export class Loader {
     let manifest: PatchManifest;
     try {
       patch = parseModule(data);
-      manifest = decodePatchManifest(data);
+      manifest = patchManifest(data);
     } catch (error) {
       if (!(error instanceof HotpatchError)) throw error;
       throw patchRejected(undefined, error.problems, error);
