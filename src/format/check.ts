@@ -75,6 +75,13 @@ export class FunctionIndex {
     return found[0]!;
   }
 
+  /** The one function a plain name (not `#index`) names, or undefined (then `resolve` says why). */
+  unique(ref: string): BaselineFunction | undefined {
+    if (ref.charCodeAt(0) === 35 /* # */) return undefined;
+    const found = this.#byName.get(ref);
+    return found?.length === 1 ? found[0] : undefined;
+  }
+
   get size(): number {
     return this.#byIndex.size;
   }
@@ -114,28 +121,28 @@ export function checkPatch(baseline: BaselineManifest, functions: FunctionIndex,
   const exportsByName = new Map(patch.exports.map((e) => [e.name, e]));
   const targets: ResolvedTarget[] = [];
   const seen = new Map<number, number>();
+  // Paths are built only for a problem: a load of a 100-target patch made 300 strings it never used.
   manifest.targets.forEach((t, i) => {
-    const path = `targets[${i}]`;
-    const fn = functions.resolve(t.function, `${path}.function`);
+    const fn = functions.unique(t.function) ?? functions.resolve(t.function, `targets[${i}].function`);
     if (isProblem(fn)) {
       problems.push(fn);
       return;
     }
     if (fn.slot === undefined) {
-      problem('E_NOT_PATCHABLE', `${path}.function: "${t.function}" is not patchable (${fn.reason ?? 'no slot'})`, `${path}.function`);
+      problem('E_NOT_PATCHABLE', `targets[${i}].function: "${t.function}" is not patchable (${fn.reason ?? 'no slot'})`, `targets[${i}].function`);
     } else if (seen.has(fn.index)) {
-      problem('E_DUPLICATE_TARGET', `${path}.function: "${t.function}" is already replaced by targets[${seen.get(fn.index)}]`, `${path}.function`);
+      problem('E_DUPLICATE_TARGET', `targets[${i}].function: "${t.function}" is already replaced by targets[${seen.get(fn.index)}]`, `targets[${i}].function`);
     } else {
       seen.set(fn.index, i);
     }
     const exp = exportsByName.get(t.export);
     if (exp?.kind !== 'func') {
-      problem('E_MISSING_EXPORT', `${path}.export: the patch exports no function "${t.export}"`, `${path}.export`);
+      problem('E_MISSING_EXPORT', `targets[${i}].export: the patch exports no function "${t.export}"`, `targets[${i}].export`);
       return;
     }
     const type = functionType(patch, exp.index);
     if (!sameType(type, fn.signature)) {
-      problem('E_SIGNATURE_MISMATCH', `${path}: "${t.export}" has signature ${signatureText(type)} but "${fn.name}" has ${fn.signature}`, path);
+      problem('E_SIGNATURE_MISMATCH', `targets[${i}]: "${t.export}" has signature ${signatureText(type)} but "${fn.name}" has ${fn.signature}`, `targets[${i}]`);
       return;
     }
     if (fn.slot !== undefined) targets.push({ fn, slot: fn.slot, export: t.export });
