@@ -189,11 +189,12 @@ export class Loader {
     // The guest may have changed while we awaited (another load or apply): check its state again.
     const stale = this.#patches.loadProblems(manifest.id, manifest.sequence, options.force);
     if (stale.length > 0) throw patchRejected(manifest.id, stale);
+    const exports = instance.exports; // a getter: read once, not once per target
     const hooks: PatchInternals['hooks'] = {};
     for (const [key, name] of Object.entries(check.hooks) as [keyof typeof HOOKS, string][]) {
-      hooks[key] = instance.exports[name] as () => unknown;
+      hooks[key] = exports[name] as () => unknown;
     }
-    const refs = check.targets.map((t) => instance.exports[t.export] as Function);
+    const refs = check.targets.map((t) => exports[t.export] as Function);
     let committer: Committer | undefined;
     if (staged) {
       try {

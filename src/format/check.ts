@@ -118,7 +118,8 @@ export function checkPatch(baseline: BaselineManifest, functions: FunctionIndex,
     problem('E_BASELINE_MISMATCH', `patch "${manifest.id}" was built for baseline ${manifest.baseline.slice(0, 12)}…, this guest runs ${baseline.id.slice(0, 12)}…`, 'baseline');
   }
 
-  const exportsByName = new Map(patch.exports.map((e) => [e.name, e]));
+  const exportsByName = new Map<string, (typeof patch.exports)[number]>();
+  for (const e of patch.exports) exportsByName.set(e.name, e);
   const targets: ResolvedTarget[] = [];
   const seen = new Map<number, number>();
   // Paths are built only for a problem: a load of a 100-target patch made 300 strings it never used.
