@@ -135,13 +135,16 @@ export class Loader {
   /** The synchronous first half of a load: every check, and the commit staged. */
   #begin(data: Uint8Array, options: LoadOptions, ids: { id?: string }): BegunLoad {
     const { manifest, check } = this.#check(data, options, (x) => (ids.id = x));
-    const slots = Int32Array.from(check.targets, (t) => t.slot);
+    // A loop, not Int32Array.from with a map function (V8's generic path: 8 µs for 100 targets).
+    const { targets } = check;
+    const slots = new Int32Array(targets.length);
+    for (let i = 0; i < targets.length; i++) slots[i] = targets[i]!.slot;
     this.#slots.prime(slots);
     const staged =
       slots.length >= COMMITTER_MIN_TARGETS
         ? this.#committers.stage(
             slots,
-            check.targets.map((t) => this.#slots.restore(t.slot)),
+            targets.map((t) => this.#slots.restore(t.slot)),
           )
         : undefined;
     return { manifest, check, slots, staged };
