@@ -122,12 +122,29 @@ export function checkPatch(baseline: BaselineManifest, functions: FunctionIndex,
   for (const e of patch.exports) exportsByName.set(e.name, e);
   const targets: ResolvedTarget[] = [];
   const seen = new Map<number, number>();
-  // Paths are built only for a problem: a load of a 100-target patch made 300 strings it never used.
-  manifest.targets.forEach((t, i) => {
-    const fn = functions.unique(t.function) ?? functions.resolve(t.function, `targets[${i}].function`);
-    if (isProblem(fn)) {
-      problems.push(fn);
-      return;
+  // Paths are built only for a problem, and a defined function's signature text is kept by its
+  // type index: a load of a 100-target patch made 300 strings it never used and 100 WeakMap lookups.
+  const texts: (string | undefined)[] = [];
+  const signatureOf = (index: number): string => {
+    const typeIndex = index >= patch.importedFunctions ? patch.functions[index - patch.importedFunctions] : undefined;
+    if (typeIndex === undefined) return signatureText(functionType(patch, index));
+    let text = texts[typeIndex];
+    if (text === undefined) {
+      text = signatureText(functionType(patch, index));
+      texts[typeIndex] = text;
+    }
+    return text;
+  };
+  for (let i = 0; i < manifest.targets.length; i++) {
+    const t = manifest.targets[i]!;
+    let fn = functions.unique(t.function);
+    if (fn === undefined) {
+      const resolved = functions.resolve(t.function, `targets[${i}].function`);
+      if (isProblem(resolved)) {
+        problems.push(resolved);
+        continue;
+      }
+      fn = resolved;
     }
     if (fn.slot === undefined) {
       problem('E_NOT_PATCHABLE', `targets[${i}].function: "${t.function}" is not patchable (${fn.reason ?? 'no slot'})`, `targets[${i}].function`);
@@ -139,15 +156,15 @@ export function checkPatch(baseline: BaselineManifest, functions: FunctionIndex,
     const exp = exportsByName.get(t.export);
     if (exp?.kind !== 'func') {
       problem('E_MISSING_EXPORT', `targets[${i}].export: the patch exports no function "${t.export}"`, `targets[${i}].export`);
-      return;
+      continue;
     }
-    const type = functionType(patch, exp.index);
-    if (!sameType(type, fn.signature)) {
-      problem('E_SIGNATURE_MISMATCH', `targets[${i}]: "${t.export}" has signature ${signatureText(type)} but "${fn.name}" has ${fn.signature}`, `targets[${i}]`);
-      return;
+    const text = signatureOf(exp.index);
+    if (text !== fn.signature) {
+      problem('E_SIGNATURE_MISMATCH', `targets[${i}]: "${t.export}" has signature ${text} but "${fn.name}" has ${fn.signature}`, `targets[${i}]`);
+      continue;
     }
     if (fn.slot !== undefined) targets.push({ fn, slot: fn.slot, export: t.export });
-  });
+  }
 
   const imports: PatchCheck['imports'] = [];
   for (const imp of patch.imports) {
