@@ -187,28 +187,24 @@ export class Committers {
 /** A patch's region: its committer once finished. */
 class Region implements Committer, StagedCommitter {
   readonly #owner: Committers;
-  readonly #calls: CommitterExports;
   readonly at: number;
   readonly k: number;
+  // Closures over the region, as the per-patch committer had: the commit path reads no field.
+  readonly apply: () => void;
+  readonly restore: () => void;
   #live = true;
 
   constructor(owner: Committers, calls: CommitterExports, at: number, k: number) {
     this.#owner = owner;
-    this.#calls = calls;
     this.at = at;
     this.k = k;
+    const { apply, restore } = calls;
+    this.apply = () => apply(at, k);
+    this.restore = () => restore(at, k);
   }
 
   get live(): boolean {
     return this.#live;
-  }
-
-  apply(): void {
-    this.#calls.apply(this.at, this.k);
-  }
-
-  restore(): void {
-    this.#calls.restore(this.at, this.k);
   }
 
   release(): void {
