@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildPatch } from '../src/build/build.js';
 import { watToWasm } from '../src/build/wat.js';
-import { Guest, type GuestEvent } from '../src/engine/index.js';
+import { Guest, type GuestEvent, type Patch } from '../src/engine/index.js';
+import { patchInternals } from '../src/engine/patch.js';
 import { prepare, type Baseline } from '../src/prepare/prepare.js';
 
 // Ten functions f0..f9 (x + i), one v128 function, and a memory a hook can write and grow.
@@ -53,6 +54,53 @@ describe('the slot writer', () => {
     expect(guest.lastCommit).toBe(answer.commit);
   });
 
+  it("shares one committer among a guest's patches: regions given back at unload are reused, and each patch still switches exactly its own slots", async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, (x: number) => number>;
+    const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+    const runs = (): number[] => range(0, 10).map((f) => e[`f${f}`]!(0));
+    const a = await guest.load(await patch('a', 100, range(0, 8)));
+    const b = await guest.load(await patch('b', 200, range(1, 9)));
+    const c = await guest.load(await patch('c', 300, range(2, 10)));
+    guest.unload(b); // its region is free again
+    const d = await guest.load(await patch('d', 400, range(0, 9))); // does not fit there
+    const f = await guest.load(await patch('f', 500, range(1, 9))); // fits there
+    for (const [p, targets, value] of [
+      [a, range(0, 8), 100],
+      [c, range(2, 10), 300],
+      [d, range(0, 9), 400],
+      [f, range(1, 9), 500],
+    ] as const) {
+      guest.apply(p);
+      expect(runs()).toEqual(range(0, 10).map((i) => ((targets as readonly number[]).includes(i) ? value + i : i)));
+      guest.revert(p);
+      expect(runs()).toEqual(range(0, 10));
+    }
+    // An unloaded patch applied by reference, after its region went to another patch: the loop writes it.
+    expect(b.state).toBe('loaded');
+    guest.apply(b);
+    expect(runs()).toEqual(range(0, 10).map((i) => (i >= 1 && i < 9 ? 200 + i : i)));
+    guest.revert(b);
+    expect(runs()).toEqual(range(0, 10));
+  });
+
+  it('gives a committer region back when a load fails after staging it (two loads of one id at once: the second is stale)', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, (x: number) => number>;
+    const at = (p: Patch): number => (patchInternals(p)!.committer as unknown as { at: number }).at;
+    const eight = [0, 1, 2, 3, 4, 5, 6, 7];
+    const first = await guest.load(await patch('first', 100, eight));
+    const twice = await patch('twice', 200, eight);
+    const [one, other] = await Promise.allSettled([guest.load(twice), guest.load(twice)]);
+    expect([one.status, other.status].sort()).toEqual(['fulfilled', 'rejected']);
+    const loaded = (one.status === 'fulfilled' ? one : (other as PromiseFulfilledResult<Patch>)).value;
+    const next = await guest.load(await patch('next', 300, eight));
+    // Without the stale load's region given back, `next` would take a fourth region (24).
+    expect([at(first), ...[at(loaded), at(next)].sort((x, y) => x - y)]).toEqual([0, 8, 16]);
+    guest.apply(next);
+    expect([e.f0!(0), e.f7!(0), e.f8!(0)]).toEqual([300, 307, 8]);
+  });
+
   it("keeps a watched patch's watch when another patch over the same function is applied and reverted", async () => {
     const guest = await Guest.instantiate(baseline.bytes);
     const e = guest.exports as Record<string, (x: number) => number>;
@@ -89,6 +137,29 @@ describe('the slot writer', () => {
     const p = await guest.load(await patch('probed', 100, [0]));
     expect(() => guest.apply(p, { probe: 'nothing' })).toThrowError(expect.objectContaining({ code: 'E_USAGE' }));
     expect([p.state, (guest.exports.f0 as (x: number) => number)(1)]).toEqual(['loaded', 1]);
+  });
+});
+
+describe('loading the same bytes again', () => {
+  it('parses a manifest text once: every load of it shares one frozen manifest, in any guest, and every check still runs', async () => {
+    const bytes = await patch('again', 100, [0, 1]);
+    const one = await Guest.instantiate(baseline.bytes);
+    const two = await Guest.instantiate(baseline.bytes);
+    const first = await one.load(bytes);
+    one.unload(first);
+    const second = await one.load(bytes);
+    const other = await two.load(bytes);
+    expect(second.manifest).toBe(first.manifest);
+    expect(other.manifest).toBe(first.manifest);
+    expect(Object.isFrozen(first.manifest) && Object.isFrozen(first.manifest.targets) && Object.isFrozen(first.manifest.targets[0])).toBe(true);
+    expect(() => {
+      (first.manifest.targets as unknown as { function: string }[])[0]!.function = 'f9';
+    }).toThrow(TypeError);
+    one.apply(second);
+    expect((one.exports.f1 as (x: number) => number)(0)).toBe(101);
+    // A guest of another baseline: the cached manifest is checked against it, and refused, each time.
+    const elsewhere = await Guest.instantiate((await prepare(await watToWasm('(module (func (export "f0") (param i32) (result i32) (local.get 0)))'))).bytes);
+    for (let i = 0; i < 2; i++) await expect(elsewhere.load(bytes)).rejects.toMatchObject({ code: 'E_PATCH_REJECTED', problems: [expect.objectContaining({ code: 'E_BASELINE_MISMATCH' })] });
   });
 });
 

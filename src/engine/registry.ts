@@ -30,11 +30,15 @@ export class Patches {
 
   /** Records a loaded patch (replacing a reverted one of the same id, in its place). */
   add(p: Patch): void {
+    const replaced = this.#byId.get(p.id);
+    if (replaced && replaced !== p) patchInternals(replaced)?.committer?.release();
     this.#byId.set(p.id, p);
   }
 
-  /** Forgets a patch. */
+  /** Forgets a patch; its committer's staging goes back to the guest. */
   delete(id: string): void {
+    const p = this.#byId.get(id);
+    if (p) patchInternals(p)?.committer?.release();
     this.#byId.delete(id);
   }
 

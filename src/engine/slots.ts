@@ -12,7 +12,7 @@ const now = (): number => globalThis.performance.now();
  * the ftrace ops: the per-slot stacks, the effective function of every (patch, slot) — the
  * patch's own, or its watch wrapper while watched — and the commit. Every slot write of apply,
  * cumulative replace, revert, rollback, unwatch and test stubs goes through `#commit`, which picks
- * the loop or the patch's committer, times the writes, bumps the generation and sets
+ * the loop or the patch's committer (while it is live: an unloaded patch's region is reused), times the writes, bumps the generation and sets
  * `lastCommit`. Nothing here can fail: callers check and build everything before.
  */
 export class Slots {
@@ -124,7 +124,7 @@ export class Slots {
    */
   apply(p: Patch, inner: PatchInternals, wrappers?: readonly Function[]): number {
     const ms =
-      wrappers || !inner.committer
+      wrappers || !inner.committer?.live
         ? this.#commit(inner.slots.length, inner.slots, wrappers ?? inner.refs, 1, undefined, false, true)
         : this.#commit(0, inner.slots, inner.refs, 1, inner.committer, false, true);
     this.#stacks.push(p, inner.slots);
@@ -169,7 +169,7 @@ export class Slots {
         n = this.#stage(n, slot, this.effective(below, slot), 1);
       }
     }
-    const committer = allRestore ? inner.committer : undefined;
+    const committer = allRestore && inner.committer?.live ? inner.committer : undefined;
     const ms = this.#commit(n, this.#writeSlots, this.#writeFns, this.#writeFlags, committer, true, true);
     this.#stacks.remove(p, slots);
     this.#wrapped.delete(p);

@@ -75,6 +75,13 @@ export class FunctionIndex {
     return found[0]!;
   }
 
+  /** The one function a plain name (not `#index`) names, or undefined (then `resolve` says why). */
+  unique(ref: string): BaselineFunction | undefined {
+    if (ref.charCodeAt(0) === 35 /* # */) return undefined;
+    const found = this.#byName.get(ref);
+    return found?.length === 1 ? found[0] : undefined;
+  }
+
   get size(): number {
     return this.#byIndex.size;
   }
@@ -111,35 +118,53 @@ export function checkPatch(baseline: BaselineManifest, functions: FunctionIndex,
     problem('E_BASELINE_MISMATCH', `patch "${manifest.id}" was built for baseline ${manifest.baseline.slice(0, 12)}…, this guest runs ${baseline.id.slice(0, 12)}…`, 'baseline');
   }
 
-  const exportsByName = new Map(patch.exports.map((e) => [e.name, e]));
+  const exportsByName = new Map<string, (typeof patch.exports)[number]>();
+  for (const e of patch.exports) exportsByName.set(e.name, e);
   const targets: ResolvedTarget[] = [];
   const seen = new Map<number, number>();
-  manifest.targets.forEach((t, i) => {
-    const path = `targets[${i}]`;
-    const fn = functions.resolve(t.function, `${path}.function`);
-    if (isProblem(fn)) {
-      problems.push(fn);
-      return;
+  // Paths are built only for a problem, and a defined function's signature text is kept by its
+  // type index: a load of a 100-target patch made 300 strings it never used and 100 WeakMap lookups.
+  const texts: (string | undefined)[] = [];
+  const signatureOf = (index: number): string => {
+    const typeIndex = index >= patch.importedFunctions ? patch.functions[index - patch.importedFunctions] : undefined;
+    if (typeIndex === undefined) return signatureText(functionType(patch, index));
+    let text = texts[typeIndex];
+    if (text === undefined) {
+      text = signatureText(functionType(patch, index));
+      texts[typeIndex] = text;
+    }
+    return text;
+  };
+  for (let i = 0; i < manifest.targets.length; i++) {
+    const t = manifest.targets[i]!;
+    let fn = functions.unique(t.function);
+    if (fn === undefined) {
+      const resolved = functions.resolve(t.function, `targets[${i}].function`);
+      if (isProblem(resolved)) {
+        problems.push(resolved);
+        continue;
+      }
+      fn = resolved;
     }
     if (fn.slot === undefined) {
-      problem('E_NOT_PATCHABLE', `${path}.function: "${t.function}" is not patchable (${fn.reason ?? 'no slot'})`, `${path}.function`);
+      problem('E_NOT_PATCHABLE', `targets[${i}].function: "${t.function}" is not patchable (${fn.reason ?? 'no slot'})`, `targets[${i}].function`);
     } else if (seen.has(fn.index)) {
-      problem('E_DUPLICATE_TARGET', `${path}.function: "${t.function}" is already replaced by targets[${seen.get(fn.index)}]`, `${path}.function`);
+      problem('E_DUPLICATE_TARGET', `targets[${i}].function: "${t.function}" is already replaced by targets[${seen.get(fn.index)}]`, `targets[${i}].function`);
     } else {
       seen.set(fn.index, i);
     }
     const exp = exportsByName.get(t.export);
     if (exp?.kind !== 'func') {
-      problem('E_MISSING_EXPORT', `${path}.export: the patch exports no function "${t.export}"`, `${path}.export`);
-      return;
+      problem('E_MISSING_EXPORT', `targets[${i}].export: the patch exports no function "${t.export}"`, `targets[${i}].export`);
+      continue;
     }
-    const type = functionType(patch, exp.index);
-    if (!sameType(type, fn.signature)) {
-      problem('E_SIGNATURE_MISMATCH', `${path}: "${t.export}" has signature ${signatureText(type)} but "${fn.name}" has ${fn.signature}`, path);
-      return;
+    const text = signatureOf(exp.index);
+    if (text !== fn.signature) {
+      problem('E_SIGNATURE_MISMATCH', `targets[${i}]: "${t.export}" has signature ${text} but "${fn.name}" has ${fn.signature}`, `targets[${i}]`);
+      continue;
     }
     if (fn.slot !== undefined) targets.push({ fn, slot: fn.slot, export: t.export });
-  });
+  }
 
   const imports: PatchCheck['imports'] = [];
   for (const imp of patch.imports) {

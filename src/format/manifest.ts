@@ -262,9 +262,9 @@ export function encodePatchManifest(manifest: PatchManifest): Uint8Array {
   return customSection(PATCH_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));
 }
 
-function parseJson(payload: Uint8Array, what: string): unknown {
+function parseJson(payload: Uint8Array | string, what: string): unknown {
   try {
-    return JSON.parse(fromUtf8(payload));
+    return JSON.parse(typeof payload === 'string' ? payload : fromUtf8(payload));
   } catch (cause) {
     throw new HotpatchError('E_MANIFEST_INVALID', `${what} manifest is not valid JSON`, { cause });
   }
@@ -436,12 +436,28 @@ export function validateBaselineManifest(value: unknown): BaselineManifest {
  * @throws HotpatchError E_MANIFEST_MISSING, E_MANIFEST_INVALID (every problem listed)
  */
 export function decodePatchManifest(bytes: Uint8Array): PatchManifest {
+  return parsePatchManifest(patchManifestText(bytes));
+}
+
+/**
+ * The text of a patch's manifest section, unparsed (the engine caches parses by it).
+ * @throws HotpatchError E_NOT_WASM, E_INVALID_WASM, E_MANIFEST_MISSING, E_MANIFEST_INVALID (several sections)
+ */
+export function patchManifestText(bytes: Uint8Array): string {
   const sections = findCustomSections(bytes, PATCH_SECTION);
   if (sections.length === 0) {
     throw new HotpatchError('E_MANIFEST_MISSING', `not a patch: no "${PATCH_SECTION}" section (build it with \`wasm-hotpatch build\`)`);
   }
   if (sections.length > 1) throw new HotpatchError('E_MANIFEST_INVALID', `patch has ${sections.length} "${PATCH_SECTION}" sections`);
-  return validatePatchManifest(parseJson(sections[0]!.payload, 'patch'));
+  return fromUtf8(sections[0]!.payload);
+}
+
+/**
+ * Parses and validates a patch manifest's text.
+ * @throws HotpatchError E_MANIFEST_INVALID (every problem listed)
+ */
+export function parsePatchManifest(text: string): PatchManifest {
+  return validatePatchManifest(parseJson(text, 'patch'));
 }
 
 /**

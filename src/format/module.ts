@@ -275,8 +275,10 @@ export function parseModule(bytes: Uint8Array): WasmModule {
                 : `malformed module: type form 0x${form.toString(16)}`,
             );
           }
-          const params = Array.from({ length: s.u32() }, () => valType(s));
-          const results = Array.from({ length: s.u32() }, () => valType(s));
+          const params: ValType[] = [];
+          for (let n = s.u32(); n > 0; n--) params.push(valType(s));
+          const results: ValType[] = [];
+          for (let n = s.u32(); n > 0; n--) results.push(valType(s));
           types.push({ params, results });
         }
         break;
