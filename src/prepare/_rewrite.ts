@@ -181,7 +181,6 @@ export function rewrite(
   const safepoint = setter + 1 + chunks;
   // After the safepoint functions (2 when present): the activity getter and its chunks.
   const activeGetter = safepoint + (safepoints ? 2 : 0);
-  const activeChunks = quiescent ? Math.ceil(n / CHUNK) : 0;
   const pollSlot = safepoints ? n + total + (dispatch === 'indirect' ? n : 0) : -1;
   for (let c = 0; c < chunks; c++) {
     // (global number, bits to keep, bit to set): flag global g = g & keep | set.
@@ -223,42 +222,9 @@ export function rewrite(
     // hotpatch.active(slot) -> i32: how many activations of the slot's own body are running.
     const getterType = typeBase + newTypes.length;
     newTypes.push(encodeType({ params: ['i32'], results: ['i32'] }));
-    newFunctionTypes.push(getterType);
-    newBodies.push(
-      body((w) => {
-        switchTable(
-          w,
-          activeChunks,
-          () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(Math.log2(CHUNK)).u8(0x76 /* i32.shr_u */),
-          (c) =>
-            w
-              .u8(Op.localGet)
-              .u32(0)
-              .u8(Op.call)
-              .u32(activeGetter + 1 + c)
-              .u8(Op.return),
-        );
-        w.u8(Op.i32Const).u8(0);
-      }),
-    );
-    for (let c = 0; c < activeChunks; c++) {
-      const first = c * CHUNK;
+    for (const b of globalReader({ globals: activeBase, count: n, offset: 0, chunkFunction: activeGetter + 1, zero: [Op.i32Const, 0] })) {
       newFunctionTypes.push(getterType);
-      newBodies.push(
-        body((w) => {
-          switchTable(
-            w,
-            Math.min(CHUNK, n - first),
-            () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(first).u8(0x6b /* i32.sub */),
-            (k) =>
-              w
-                .u8(Op.globalGet)
-                .u32(activeBase + first + k)
-                .u8(Op.return),
-          );
-          w.u8(Op.i32Const).u8(0);
-        }),
-      );
+      newBodies.push(b);
     }
   }
   const counting = (slot: number, delta: 1 | -1): Uint8Array =>
@@ -429,7 +395,7 @@ export function rewrite(
  * Emits a jump table over `count` cases on the i32 `emitIndex` pushes: nested blocks, one `br_table`,
  * and each case's code after the block it leaves. Out-of-range values fall through past all cases.
  */
-function switchTable(w: ByteWriter, count: number, emitIndex: () => void, emitCase: (k: number) => void): void {
+export function switchTable(w: ByteWriter, count: number, emitIndex: () => void, emitCase: (k: number) => void): void {
   for (let k = 0; k <= count; k++) w.u8(Op.block).u8(0x40);
   emitIndex();
   w.u8(Op.brTable).u32(count);
@@ -440,6 +406,52 @@ function switchTable(w: ByteWriter, count: number, emitIndex: () => void, emitCa
     emitCase(k);
   }
   w.u8(Op.end);
+}
+
+/**
+ * Bodies of `read(index) -> value` over `count` consecutive globals from `globals`: the entry, then
+ * one function per CHUNK globals (at `chunkFunction + c`), each a jump table, so nesting stays
+ * shallow. `index - offset` picks the global; an index out of range reads `zero`.
+ */
+export function globalReader(o: { globals: number; count: number; offset: number; chunkFunction: number; zero: readonly number[] }): Uint8Array[] {
+  const chunks = Math.ceil(o.count / CHUNK);
+  const index = (w: ByteWriter, minus: number): ByteWriter => (minus === 0 ? w.u8(Op.localGet).u32(0) : w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(minus).u8(0x6b /* i32.sub */));
+  const bodies = [
+    body((w) => {
+      switchTable(
+        w,
+        chunks,
+        () => index(w, o.offset).u8(Op.i32Const).s32(Math.log2(CHUNK)).u8(0x76 /* i32.shr_u */),
+        (c) =>
+          w
+            .u8(Op.localGet)
+            .u32(0)
+            .u8(Op.call)
+            .u32(o.chunkFunction + c)
+            .u8(Op.return),
+      );
+      for (const b of o.zero) w.u8(b);
+    }),
+  ];
+  for (let c = 0; c < chunks; c++) {
+    const first = c * CHUNK;
+    bodies.push(
+      body((w) => {
+        switchTable(
+          w,
+          Math.min(CHUNK, o.count - first),
+          () => index(w, o.offset + first),
+          (k) =>
+            w
+              .u8(Op.globalGet)
+              .u32(o.globals + first + k)
+              .u8(Op.return),
+        );
+        for (const b of o.zero) w.u8(b);
+      }),
+    );
+  }
+  return bodies;
 }
 
 /**

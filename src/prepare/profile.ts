@@ -4,18 +4,17 @@
 // callers instead (diff does that, see src/build/_callers.ts).
 import { HotpatchError } from '../errors.js';
 import { ByteWriter } from '../format/bytes.js';
-import { body, encodeType } from '../format/encode.js';
+import { encodeType } from '../format/encode.js';
 import { Op } from '../format/instructions.js';
 import { sha256 } from '../format/manifest.js';
 import { customSections, invalidity, kindByte, parseModule, type WasmModule } from '../format/module.js';
 import { appendToVector, rebuildModule } from '../format/sections.js';
+import { globalReader } from './_rewrite.js';
 
 /** The export of a counting build: `hotpatch.calls(function index) -> i64`, entries so far. */
 export const PROFILE_CALLS_EXPORT = 'hotpatch.calls';
 /** The `format` field of a profile file. */
 export const PROFILE_FORMAT = 'wasm-hotpatch.profile/1';
-
-const CHUNK = 128; // the getter dispatches over this many functions per chunk: shallow br_table nesting
 
 /** A module whose every defined function counts its entries; indices and behaviour are the original's. */
 export interface CountingBuild {
@@ -69,44 +68,8 @@ export async function prepareProfile(wasm: Uint8Array): Promise<CountingBuild> {
   const counter = (index: number): number => globalBase + index - first;
 
   const globals = Array.from({ length: count }, () => new ByteWriter().u8(0x7e).u8(1).u8(Op.i64Const).u8(0).u8(Op.end).finish());
-  const chunks = Math.ceil(count / CHUNK);
-  const bodies: Uint8Array[] = [];
   // hotpatch.calls(index): out of range (or imported) reads 0.
-  bodies.push(
-    body((w) => {
-      switchTable(
-        w,
-        chunks,
-        () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(first).u8(0x6b /* i32.sub */).u8(Op.i32Const).s32(Math.log2(CHUNK)).u8(0x76 /* i32.shr_u */),
-        (c) =>
-          w
-            .u8(Op.localGet)
-            .u32(0)
-            .u8(Op.call)
-            .u32(getter + 1 + c)
-            .u8(Op.return),
-      );
-      w.u8(Op.i64Const).u8(0);
-    }),
-  );
-  for (let c = 0; c < chunks; c++) {
-    const from = first + c * CHUNK;
-    bodies.push(
-      body((w) => {
-        switchTable(
-          w,
-          Math.min(CHUNK, first + count - from),
-          () => w.u8(Op.localGet).u32(0).u8(Op.i32Const).s32(from).u8(0x6b /* i32.sub */),
-          (k) =>
-            w
-              .u8(Op.globalGet)
-              .u32(counter(from + k))
-              .u8(Op.return),
-        );
-        w.u8(Op.i64Const).u8(0);
-      }),
-    );
-  }
+  const bodies = globalReader({ globals: globalBase, count, offset: first, chunkFunction: getter + 1, zero: [Op.i64Const, 0] });
 
   const code = new ByteWriter().u32(count + bodies.length);
   const functions: CountingBuild['functions'][number][] = [];
@@ -136,7 +99,7 @@ export async function prepareProfile(wasm: Uint8Array): Promise<CountingBuild> {
       appendToVector(
         module,
         3,
-        Array.from({ length: 1 + chunks }, () => new ByteWriter().u32(getterType).finish()),
+        bodies.map(() => new ByteWriter().u32(getterType).finish()),
       ),
     ],
     [6, appendToVector(module, 6, globals)],
@@ -194,20 +157,6 @@ export function parseProfile(input: string | unknown): Profile {
   if (problems.length > 0) throw new HotpatchError('E_BAD_PROFILE', `not a profile: ${problems.slice(0, 5).join('; ')}`);
   const functions = [...(p.functions as ProfiledFunction[])].sort((a, b) => b.calls - a.calls || a.index - b.index);
   return { format: PROFILE_FORMAT, source: p.source!, total: functions.reduce((s, f) => s + f.calls, 0), functions };
-}
-
-/** Emits a jump table over `count` cases on the i32 `emitIndex` pushes; out-of-range values fall through. */
-function switchTable(w: ByteWriter, count: number, emitIndex: () => void, emitCase: (k: number) => void): void {
-  for (let k = 0; k <= count; k++) w.u8(Op.block).u8(0x40);
-  emitIndex();
-  w.u8(Op.brTable).u32(count);
-  for (let k = 0; k < count; k++) w.u32(k);
-  w.u32(count);
-  for (let k = 0; k < count; k++) {
-    w.u8(Op.end);
-    emitCase(k);
-  }
-  w.u8(Op.end);
 }
 
 /** Why one function was left without the entry check. */
