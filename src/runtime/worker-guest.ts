@@ -90,6 +90,8 @@ export let loadVerified: (guest: WorkerGuest, patch: VerifiedPatch, options: Loa
  * at 35–70 µs at safepoints; by interrupts, 32 did best).
  */
 const WARM_ROUNDS = 32;
+/** Rounds at later loads: enough to compile again what V8 flushed meanwhile, for a fraction of the round trips. */
+const REWARM_ROUNDS = 4;
 const NO_COMMIT_OPTIONS: CommitOptions = Object.freeze({});
 
 /**
@@ -110,8 +112,8 @@ export class WorkerGuest extends GuestEventTarget implements HotpatchGuest {
   readonly #policy: PatchPolicy;
   readonly #interrupter: Interrupter | undefined;
   readonly #handles = new Map<string, number>();
-  /** Whether the fast round trip has been warmed (see `#warm`). */
-  #warmed = false;
+  /** Rounds the next load rehearses (see `#warm`). */
+  #warmRounds = WARM_ROUNDS;
   /** True only while `#rehearse` calls `apply` or `revert`. */
   #rehearsing = false;
   #ended: Notice | undefined;
@@ -273,18 +275,20 @@ export class WorkerGuest extends GuestEventTarget implements HotpatchGuest {
    * The first fast request a running guest serves is its slowest by far (measured: the host waited
    * 0.5–1.1 ms for the first acknowledgement, 0.1–0.3 ms for the second, 12–34 µs warm): V8 compiles
    * lazily, so the code of the round trip is cold on both threads, and so is the way in (the first
-   * interrupt, the first safepoint turn). Once a patch is loaded, a few rehearsed applies and
-   * reverts of it take that cost here: every line a real one runs, on both threads, except that the
-   * guest's engine rehearses on a private patch (`Guest.warm`) and this host's events go to a private
-   * target. Nothing changes, nothing is heard, and `lastServed` is not touched. A rehearsal that
-   * fails because the worker died or stopped answering changes nothing: the next request meets the
-   * same fault and reports it.
+   * interrupt, the first safepoint turn). V8 also flushes the bytecode of code that has not run for
+   * a few major GCs, so what an earlier load warmed may be cold again. So each time a patch is
+   * loaded into a running guest (32 rounds the first time, 4 later), rehearsed applies and reverts
+   * of it take that cost here: every line a real one runs, on both threads, except that the guest's
+   * engine rehearses on a private patch (`Guest.warm`) and this host's events go to a private
+   * target. Nothing changes, nothing is heard, and `lastServed` is not touched. A rehearsal that fails because the worker died or
+   * stopped answering changes nothing: the next request meets the same fault and reports it.
    */
   async #warm(id: string): Promise<void> {
-    if (this.#warmed || this.#channel.state !== GuestState.running) return;
-    this.#warmed = true;
+    if (this.#channel.state !== GuestState.running) return;
+    const rounds = this.#warmRounds;
+    this.#warmRounds = REWARM_ROUNDS;
     try {
-      for (let i = 0; i < WARM_ROUNDS; i++) {
+      for (let i = 0; i < rounds; i++) {
         await this.#rehearse(() => this.apply(id));
         await this.#rehearse(() => this.revert(id));
       }
