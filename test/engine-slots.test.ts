@@ -205,3 +205,33 @@ describe('read-only patch state and a one-way guest lifecycle', () => {
     expect((guest.exports.f0 as (x: number) => number)(1)).toBe(100); // what was applied stays
   });
 });
+
+describe('warm: a rehearsal of apply and revert that changes nothing', () => {
+  it('is heard by no listener and leaves the patch level, lastCommit and every function as they were, slot 0 patched or not; load rehearses the same way', async () => {
+    const guest = await Guest.instantiate(baseline.bytes);
+    const e = guest.exports as Record<string, (x: number) => number>;
+    const first = guest.manifest.functions.find((f) => f.slot === 0)!.name;
+    const seen: string[] = [];
+    for (const type of ['loaded', 'applied', 'reverted', 'rejected', 'rolled-back', 'hook-failed'] as const) guest.addEventListener(type, () => seen.push(type));
+    const before = { status: guest.status(), lastCommit: guest.lastCommit, value: e[first]!(1) };
+    guest.warm(3);
+    expect(seen).toEqual([]);
+    expect({ status: guest.status(), lastCommit: guest.lastCommit, value: e[first]!(1) }).toEqual(before);
+
+    // Slot 0 owned by a cumulative patch of a high sequence: the rehearsal is no downgrade, and puts back what the slot holds.
+    const index = Number(first.slice(1));
+    // load rehearses too (V8 may have flushed the path since the guest was made): only `loaded` is heard.
+    await guest.load(await patch('over', 100, [index], { cumulative: true, sequence: 9 }));
+    expect(seen).toEqual(['loaded']);
+    expect(guest.lastCommit).toBe(before.lastCommit);
+    guest.apply('over');
+    seen.length = 0;
+    const patched = { status: guest.status(), lastCommit: guest.lastCommit, value: e[first]!(1) };
+    expect(patched.value).toBe(100 + index);
+    guest.warm(3);
+    expect(seen).toEqual([]);
+    expect({ status: guest.status(), lastCommit: guest.lastCommit, value: e[first]!(1) }).toEqual(patched);
+    guest.revert('over');
+    expect(e[first]!(1)).toBe(before.value);
+  });
+});

@@ -1,6 +1,6 @@
-// Loading into a running worker guest warms the cross-thread round trip with pings the guest
-// answers without touching its patch level: nothing but the load is seen, and the first apply
-// after it is an ordinary one.
+// Loading into a running worker guest warms the cross-thread round trip with rehearsed applies and
+// reverts that the guest serves without touching its patch level: nothing but the load is seen,
+// no function switched meanwhile, and the first apply after it is an ordinary one.
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildPatch, prepare, watToWasm } from 'wasm-hotpatch';
@@ -29,9 +29,15 @@ describe('load warms the round trip to a running guest', () => {
       open.push(guest);
       const seen: string[] = [];
       for (const type of ['loaded', 'applied', 'reverted', 'rejected', 'rolled-back', 'hook-failed'] as const) guest.addEventListener(type, () => seen.push(type));
+      const before = await guest.status();
       await guest.load(bytes);
       expect(seen).toEqual(['loaded']);
-      expect((await guest.status()).patches.map((p) => [p.id, p.state])).toEqual([['v2', 'loaded']]);
+      const loaded = await guest.status();
+      expect(loaded.patches.map((p) => [p.id, p.state])).toEqual([['v2', 'loaded']]);
+      expect(loaded.functions).toEqual(before.functions);
+      // The service loop ran all along: no request was ever handled by v2 while load rehearsed.
+      expect(await guest.call('handled_by_v2')).toBe(0);
+      expect(await guest.call('version')).toBe(1);
       const applied = await guest.apply('v2');
       expect(applied).toMatchObject({ id: 'v2', state: 'applied' });
       expect(guest.lastServed?.servedAt).toBe(reach === 'interrupts' ? 'interrupt' : 'safepoint');

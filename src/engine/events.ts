@@ -32,6 +32,9 @@ export class GuestEvent extends Event {
  */
 export class GuestEventTarget extends EventTarget {
   readonly #heard = new Set<string>();
+  /** Where events go during a rehearsal (see `quietly`): a target of our own, with a listener that does nothing. */
+  #sink: EventTarget | undefined;
+  #quiet = false;
 
   override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void {
     this.#heard.add(type);
@@ -40,6 +43,33 @@ export class GuestEventTarget extends EventTarget {
 
   /** Dispatches `new GuestEvent(type, init)` if anyone has listened for `type`. */
   protected emit(type: GuestEventType, init: ConstructorParameters<typeof GuestEvent>[1]): void {
-    if (this.#heard.has(type)) this.dispatchEvent(new GuestEvent(type, init));
+    if (!this.#heard.has(type)) return;
+    const event = new GuestEvent(type, init);
+    if (this.#quiet) this.#rehearsed(event);
+    else this.dispatchEvent(event);
+  }
+
+  /**
+   * Runs `fn` (a rehearsal of a change: see `Guest.warm`) with its events built as they would be,
+   * and dispatched to a private target instead of this one: the code that makes and dispatches
+   * them is compiled, and no listener hears of a change that did not happen.
+   */
+  protected quietly<T>(fn: () => T): T {
+    const quiet = this.#quiet;
+    this.#quiet = true;
+    try {
+      return fn();
+    } finally {
+      this.#quiet = quiet;
+    }
+  }
+
+  #rehearsed(event: GuestEvent): void {
+    this.#sink ??= new EventTarget();
+    // One listener per type, as a heard type has here: dispatch walks a listener either way.
+    this.#sink.addEventListener(event.type, ignore);
+    this.#sink.dispatchEvent(event);
   }
 }
+
+const ignore = (): void => {};

@@ -91,6 +91,12 @@ export class Slots {
     return restore;
   }
 
+  /** What a slot holds now: its top patch's function (as `effective`), or what it holds unpatched. */
+  current(slot: number): Function {
+    const top = this.#stacks.top(slot);
+    return top === undefined ? this.restore(slot) : this.effective(top, slot);
+  }
+
   /** The patch that owns a slot now, or undefined when the original runs. */
   top(slot: number): Patch | undefined {
     return this.#stacks.top(slot);

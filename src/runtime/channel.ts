@@ -118,8 +118,8 @@ export class Channel {
    * apply / revert of a loaded patch through the control block alone: nothing to serialize on either side.
    * @throws HotpatchError as `request`
    */
-  fast(op: number, handle: number, options: { force: boolean; whileActive?: boolean; quiesceTimeout?: number }): Promise<Served> {
-    const what = op === FastOp.apply ? 'apply' : op === FastOp.revert ? 'revert' : 'ping';
+  fast(op: number, handle: number, options: { force: boolean; whileActive?: boolean; quiesceTimeout?: number; rehearse?: boolean }): Promise<Served> {
+    const what = op === FastOp.apply ? 'apply' : 'revert';
     return this.#turn(async () => {
       const ctrl = this.#ctrl;
       Atomics.store(ctrl, Control.op, op);
@@ -127,6 +127,7 @@ export class Channel {
       Atomics.store(ctrl, Control.force, options.force ? 1 : 0);
       Atomics.store(ctrl, Control.whileActive, options.whileActive ? 1 : 0);
       Atomics.store(ctrl, Control.quiesce, options.quiesceTimeout ?? 2000);
+      Atomics.store(ctrl, Control.rehearse, options.rehearse ? 1 : 0);
       const seq = this.#signal();
       await this.#awaitAck(seq, what, () => {
         // The export may have returned between our look at its state and the request: an idle

@@ -33,7 +33,9 @@ export const Control = {
   servedAt: 10,
   /** 1 when the guest emitted events besides the fast request's own: they follow on the port, in a `Reply`. */
   events: 11,
-  size: 16,
+  /** 1 when the fast request is a rehearsal: the guest runs the same path on its engine's private patch (`Guest.warm`), changing nothing. */
+  rehearse: 16,
+  size: 18,
   /** Float64 index (in a Float64Array over the same buffer) of the fast request's commit time, ms (Int32 slots 12–13). */
   commitF64: 6,
   /** Float64 index of the time the guest spent on the fast request, ms (Int32 slots 14–15). */
@@ -41,8 +43,7 @@ export const Control = {
 } as const;
 
 /** Fast request kinds (`Control.op`); 0 means the request is on the port. */
-/** `ping` is answered at once without touching the guest: the host warms the round trip with it (see `WorkerGuest.load`). */
-export const FastOp = { none: 0, apply: 1, revert: 2, ping: 3 } as const;
+export const FastOp = { none: 0, apply: 1, revert: 2 } as const;
 
 /** Where a request was served: at a safepoint, at a V8 interrupt check, or from the idle event loop. */
 export const SERVED_AT = ['safepoint', 'interrupt', 'event-loop'] as const;

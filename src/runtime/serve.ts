@@ -79,31 +79,31 @@ export function serveGuest(guest: Guest, control: SharedArrayBuffer, port: Messa
     busy(servedAt);
     const outer = events;
     events = [];
-    fastEvent = op === FastOp.apply ? 'applied' : op === FastOp.revert ? 'reverted' : undefined;
+    fastEvent = op === FastOp.apply ? 'applied' : 'reverted';
+    // A rehearsal (the host warming this path at load) runs every line a real request runs, but
+    // the engine rehearses on a private patch: nothing changes, no event is sent, nothing recorded.
+    const rehearsal = Atomics.load(ctrl, Control.rehearse) === 1;
     try {
-      if (op === FastOp.ping) {
-        f64[Control.commitF64] = 0;
-      } else {
-        const patch = handles[Atomics.load(ctrl, Control.handle)];
-        if (!patch) throw new HotpatchError('E_UNKNOWN_PATCH', 'no patch with that handle in this guest');
-        if (op === FastOp.apply) {
-          try {
-            change(() => guest.apply(patch, { force: Atomics.load(ctrl, Control.force) === 1, whileActive: Atomics.load(ctrl, Control.whileActive) === 1 }));
-          } catch (error) {
-            if (!(error instanceof HotpatchError) || error.code !== 'E_ACTIVE') throw error;
-            if (deferred?.seq !== seq) deferred = { seq, since: start };
-            const wait = Atomics.load(ctrl, Control.quiesce);
-            if (start - deferred.since < wait) {
-              Atomics.store(ctrl, Control.pending, 1); // ask again at the next safepoint
-              events = outer;
-              fastEvent = undefined;
-              return;
-            }
-            throw new HotpatchError('E_QUIESCENCE_TIMEOUT', `${error.message}; still so after ${wait} ms of safepoints`, { cause: error });
+      const patch = handles[Atomics.load(ctrl, Control.handle)];
+      if (!patch) throw new HotpatchError('E_UNKNOWN_PATCH', 'no patch with that handle in this guest');
+      if (op === FastOp.apply) {
+        try {
+          const applyOptions = { force: Atomics.load(ctrl, Control.force) === 1, whileActive: Atomics.load(ctrl, Control.whileActive) === 1 };
+          change(() => (rehearsal ? guest.warm() : guest.apply(patch, applyOptions)));
+        } catch (error) {
+          if (!(error instanceof HotpatchError) || error.code !== 'E_ACTIVE') throw error;
+          if (deferred?.seq !== seq) deferred = { seq, since: start };
+          const wait = Atomics.load(ctrl, Control.quiesce);
+          if (start - deferred.since < wait) {
+            Atomics.store(ctrl, Control.pending, 1); // ask again at the next safepoint
+            events = outer;
+            fastEvent = undefined;
+            return;
           }
-        } else change(() => guest.revert(patch));
-        f64[Control.commitF64] = guest.lastCommit;
-      }
+          throw new HotpatchError('E_QUIESCENCE_TIMEOUT', `${error.message}; still so after ${wait} ms of safepoints`, { cause: error });
+        }
+      } else change(() => (rehearsal ? guest.warm() : guest.revert(patch)));
+      f64[Control.commitF64] = guest.lastCommit;
       Atomics.store(ctrl, Control.servedAt, SERVED_AT.indexOf(servedAt));
       Atomics.store(ctrl, Control.status, 0);
       Atomics.store(ctrl, Control.events, events.length > 0 ? 1 : 0);
