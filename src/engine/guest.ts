@@ -275,7 +275,7 @@ export class Guest extends GuestEventTarget {
     const commit = p.cumulative ? this.#slots.replaceAll(p, inner, wrappers) : this.#slots.apply(p, inner, wrappers);
     if (p.cumulative) for (const q of this.#patches.values()) if (q !== p && q.state === 'applied') transition(q, 'replaced', { replacedBy: p.id });
     transition(p, 'applied');
-    this.#reportHook(p, inner.hooks.postApply, 'post-apply');
+    if (inner.hooks.postApply) this.#reportHook(p, inner.hooks.postApply, 'post-apply');
     this.emit('applied', { patch: p.id, duration: now() - start, commit });
     if (probe) {
       const failure = runProbe(probe);
@@ -304,10 +304,11 @@ export class Guest extends GuestEventTarget {
   #revert(p: Patch, start: number): number {
     const inner = patchInternals(p)!;
     // A failing pre-revert hook must not keep a bad patch in: report it and revert anyway.
-    this.#reportHook(p, inner.hooks.preRevert, 'pre-revert');
+    const { preRevert, postRevert } = inner.hooks;
+    if (preRevert) this.#reportHook(p, preRevert, 'pre-revert');
     const commit = this.#slots.revert(p, inner);
     transition(p, 'reverted');
-    this.#reportHook(p, inner.hooks.postRevert, 'post-revert');
+    if (postRevert) this.#reportHook(p, postRevert, 'post-revert');
     this.emit('reverted', { patch: p.id, duration: now() - start, commit });
     return commit;
   }

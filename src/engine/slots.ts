@@ -169,7 +169,7 @@ export class Slots {
       const below = this.#stacks.below(slot, p);
       if (below === null)
         allRestore = false; // a newer patch owns the slot and keeps it
-      else if (below === undefined) n = this.#stage(n, slot, this.restore(slot), 0);
+      else if (below === undefined) n = this.#stage(n, slot, this.#restores[slot] ?? this.restore(slot), 0);
       else {
         allRestore = false;
         n = this.#stage(n, slot, this.effective(below, slot), 1);
@@ -178,7 +178,7 @@ export class Slots {
     const committer = allRestore && inner.committer?.live ? inner.committer : undefined;
     const ms = this.#commit(n, this.#writeSlots, this.#writeFns, this.#writeFlags, committer, true, true);
     this.#stacks.remove(p, slots);
-    this.#wrapped.delete(p);
+    if (this.#wrapped.size > 0) this.#wrapped.delete(p);
     return ms;
   }
 
