@@ -1,7 +1,7 @@
 import { ByteReader } from '../format/bytes.js';
 import { newInstruction, Op, readInstruction } from '../format/instructions.js';
 import { signatureText, type WasmModule } from '../format/module.js';
-import { type Build, typeOf } from './_match.js';
+import { type Build, perFunction, typeOf } from './_match.js';
 
 /**
  * Where a constant goes: into a call as an argument, into memory as the value of a store, into
@@ -75,23 +75,8 @@ const isStore = (op: number): boolean => op >= 0x36 && op <= 0x3e;
 
 // Per module, each function's instructions: compareBodies, useOf and constantUses read the same
 // bodies (the layout case decodes 370 pairs), so each is decoded once.
-const decodedBodies = new WeakMap<WasmModule, Decoded[][]>();
-
 /** A function body as instructions whose tokens two builds can compare (see {@link sameToken}). */
-function decoded(m: WasmModule, index: number): Decoded[] {
-  let bodies = decodedBodies.get(m);
-  if (!bodies) {
-    bodies = [];
-    decodedBodies.set(m, bodies);
-  }
-  const k = index - m.importedFunctions;
-  let code = bodies[k];
-  if (!code) {
-    code = decode(m, k);
-    bodies[k] = code;
-  }
-  return code;
-}
+const decoded = perFunction((m, index) => decode(m, index - m.importedFunctions));
 
 function decode(m: WasmModule, k: number): Decoded[] {
   const body = m.bodies[k]!;

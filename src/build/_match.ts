@@ -286,23 +286,30 @@ function callersOf(m: WasmModule): Map<number, Set<number>> {
   return callers;
 }
 
-/** The functions a body calls or takes the address of (`call`, `return_call`, `ref.func`), in order. */
-export function functionRefs(m: WasmModule, index: number): readonly number[] {
-  let all = refsCache.get(m);
-  if (!all) {
-    all = [];
-    refsCache.set(m, all);
-  }
-  const k = index - m.importedFunctions;
-  let refs = all[k];
-  if (!refs) {
-    refs = scanFunctionRefs(m, index);
-    all[k] = refs;
-  }
-  return refs;
+/**
+ * `compute(m, index)` remembered per module and defined function: diff reads the same bodies of
+ * two builds many times (matching rounds, comparison, the helper walk), so each is worked out once.
+ */
+export function perFunction<T>(compute: (m: WasmModule, index: number) => T): (m: WasmModule, index: number) => T {
+  const cache = new WeakMap<WasmModule, T[]>();
+  return (m, index) => {
+    let all = cache.get(m);
+    if (!all) {
+      all = [];
+      cache.set(m, all);
+    }
+    const k = index - m.importedFunctions;
+    let value = all[k];
+    if (value === undefined) {
+      value = compute(m, index);
+      all[k] = value;
+    }
+    return value;
+  };
 }
 
-const refsCache = new WeakMap<WasmModule, number[][]>();
+/** The functions a body calls or takes the address of (`call`, `return_call`, `ref.func`), in order. */
+export const functionRefs: (m: WasmModule, index: number) => readonly number[] = perFunction((m, index) => scanFunctionRefs(m, index));
 
 function scanFunctionRefs(m: WasmModule, index: number): number[] {
   const body = m.bodies[index - m.importedFunctions]!;
