@@ -253,25 +253,11 @@ export function rewrite(
     return new ByteWriter().s32(t).finish();
   };
 
+  // Both polls end the same way: at a count of zero, call the poll handler.
+  const pollAtZero = safepoints ? new ByteWriter().u8(0x45 /* i32.eqz */).u8(Op.if).u8(0x40).u8(Op.call).u32(safepoint).u8(Op.end).finish() : undefined;
   // Entry polls count a global budget down (a recursion has no local that survives the calls).
   const poll = safepoints
-    ? new ByteWriter()
-        .u8(Op.globalGet)
-        .u32(budget)
-        .u8(Op.i32Const)
-        .u8(1)
-        .u8(0x6b /* i32.sub */)
-        .u8(Op.globalSet)
-        .u32(budget)
-        .u8(Op.globalGet)
-        .u32(budget)
-        .u8(0x45 /* i32.eqz */)
-        .u8(Op.if)
-        .u8(0x40)
-        .u8(Op.call)
-        .u32(safepoint)
-        .u8(Op.end)
-        .finish()
+    ? new ByteWriter().u8(Op.globalGet).u32(budget).u8(Op.i32Const).u8(1).u8(0x6b /* i32.sub */).u8(Op.globalSet).u32(budget).u8(Op.globalGet).u32(budget).bytes(pollAtZero!).finish()
     : undefined;
   // Loop polls count in a local of their own function: a register, no memory traffic. The
   // interval is a power of two, so the test is a mask and the counter never needs a reset.
@@ -287,12 +273,7 @@ export function rewrite(
       .u8(Op.i32Const)
       .s32(safepoints!.interval - 1)
       .u8(0x71 /* i32.and */)
-      .u8(0x45 /* i32.eqz */)
-      .u8(Op.if)
-      .u8(0x40)
-      .u8(Op.call)
-      .u32(safepoint)
-      .u8(Op.end)
+      .bytes(pollAtZero!)
       .finish();
 
   // Which function each way in names: with indirect dispatch, the thunk.
